@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+/* Decoder tests: records round-trip through the test trace builder, and
+ * truncated, corrupt, foreign and empty inputs fail the way format.h says. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "decode.h"
+#include "tracebuilder.h"
+#include "leaktrace/codec.h"
+
+static lt__decoder_t *open_tb(const tb_t *tb, size_t len)
+{
+	lt__decoder_t *d;
+	lt__decode_opts_t o = {.follow_parent = true};
+	int rc = lt__decoder_open_stream(&d, tb_open(tb, len), "mem", ".", &o);
+	cr_assert_eq(rc, 0, "open: %s", lt__decoder_error(d));
+	return d;
+}
+
+/* Reads all records; returns the final status and counts the records. */
+static int drain(lt__decoder_t *d, int *count)
+{
+	lt__record_t r;
+	int rc;
+	*count = 0;
+	while ((rc = lt__decoder_next(d, &r)) == 1)
+		(*count)++;
+	return rc;
+}
+
+static tb_t *sample(int codec)
+{
+	tb_t *tb = tb_new();
+	const char *argv[] = {"./app", "x y"};
+	tb_process(tb, 42, 1, "/bin/app", 2, argv, 0, "", 0, 0);
+	uint64_t frames[] = {0x401000, 0x401100, 0x7f0000001000};
+	tb_stack(tb, 1, 3, frames);
+	tb_at(tb, 0, 0);
+	tb_alloc(tb, 1, 100, 0x10000);
+	tb_at(tb, 1, 3);
+	tb_alloc(tb, 70, 8, 0x10013); /* unaligned, large stack id */
+	tb_realloc(tb, 1, 200, 0x20000, 0x10000);
+	tb_at(tb, 0, 5);
+	tb_free_ev(tb, 0x10013);
+	tb_flush(tb, codec);
+	tb_at(tb, 1, 7); /* new block: delta state starts over */
+	tb_free_ev(tb, 0x20000);
+	tb_marker(tb, "after");
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, codec);
+	return tb;
+}
+
+static void check_sample(int codec)
+{
+	tb_t *tb = sample(codec);
+	lt__decoder_t *d = open_tb(tb, SIZE_MAX);
+	lt__record_t r;
+	cr_assert_eq(lt__decoder_next(d, &r), 1);
+	cr_assert_eq(r.type, LT_REC_PROCESS);
+	cr_assert_eq(r.u.process.pid, 42);
+	cr_assert_eq(r.u.process.argc, 2);
+	cr_assert_eq(r.u.process.argv[1].len, 3);
+	cr_assert_eq(memcmp(r.u.process.argv[1].ptr, "x y", 3), 0);
+	cr_assert_eq(lt__decoder_next(d, &r), 1);
+	cr_assert_eq(r.type, LT_REC_STACK);
+	cr_assert_eq(r.u.stack.depth, 3);
+	cr_assert_eq(r.u.stack.frames[2], 0x7f0000001000);
+	cr_assert_eq(lt__decoder_next(d, &r), 1);
+	cr_assert_eq(r.type, LT_REC_ALLOC);
+	cr_assert_eq(r.u.ev.addr, 0x10000);
+	cr_assert_eq(r.u.ev.size, 100);
+	cr_assert_eq(r.thread, 0);
+	/* THREAD 1, EPOCH +3 */
+	cr_assert_eq(lt__decoder_next(d, &r), 1);
+	cr_assert_eq(r.type, LT_REC_THREAD);
+	cr_assert_eq(lt__decoder_next(d, &r), 1);
+	cr_assert_eq(r.type, LT_REC_EPOCH);
+	cr_assert_eq(r.epoch, 3);
+	cr_assert_eq(lt__decoder_next(d, &r), 1);
+	cr_assert_eq(r.type, LT_REC_ALLOC);
+	cr_assert_eq(r.u.ev.stack_id, 70);
+	cr_assert_eq(r.u.ev.addr, 0x10013);
+	cr_assert_eq(r.thread, 1);
+	cr_assert_eq(r.epoch, 3);
+	cr_assert_eq(lt__decoder_next(d, &r), 1);
+	cr_assert_eq(r.type, LT_REC_REALLOC);
+	cr_assert_eq(r.u.ev.addr, 0x20000);
+	cr_assert_eq(r.u.ev.old_addr, 0x10000);
+	cr_assert_eq(r.u.ev.size, 200);
+	cr_assert_eq(lt__decoder_next(d, &r), 1); /* THREAD 0 */
+	cr_assert_eq(lt__decoder_next(d, &r), 1); /* EPOCH 5 */
+	cr_assert_eq(r.epoch, 5);
+	cr_assert_eq(lt__decoder_next(d, &r), 1);
+	cr_assert_eq(r.type, LT_REC_FREE);
+	cr_assert_eq(r.u.ev.addr, 0x10013);
+	cr_assert_eq(r.epoch, 5);
+	cr_assert_eq(lt__decoder_next(d, &r), 1); /* THREAD 1 */
+	cr_assert_eq(lt__decoder_next(d, &r), 1); /* EPOCH 7 (absolute) */
+	cr_assert_eq(r.epoch, 7);
+	cr_assert_eq(lt__decoder_next(d, &r), 1);
+	cr_assert_eq(r.type, LT_REC_FREE);
+	cr_assert_eq(r.u.ev.addr, 0x20000);
+	cr_assert_eq(r.thread, 1);
+	cr_assert_eq(lt__decoder_next(d, &r), 1);
+	cr_assert_eq(r.type, LT_REC_MARKER);
+	cr_assert_eq(r.thread, 1);
+	cr_assert_eq(lt__decoder_next(d, &r), 1);
+	cr_assert_eq(r.type, LT_REC_END);
+	cr_assert_eq(lt__decoder_next(d, &r), 0);
+	cr_assert_not(lt__decoder_truncated(d, NULL));
+	lt__decoder_close(d);
+	tb_free(tb);
+}
+
+Test(decode, round_trip_raw) { check_sample(LT_CODEC_RAW); }
+Test(decode, round_trip_zstd) { check_sample(LT_CODEC_ZSTD); }
+
+Test(decode, truncated_in_every_position_stops_cleanly)
+{
+	tb_t *tb = sample(LT_CODEC_ZSTD);
+	size_t len;
+	tb_data(tb, &len);
+	const uint8_t *data = tb_data(tb, &len);
+	size_t first_end = LT_FILE_HEADER_LEN + LT_BLOCK_HEADER_LEN +
+			   lt_get_u32le(data + LT_FILE_HEADER_LEN + 4);
+	for (size_t cut = 0; cut < len; cut++) {
+		lt__decoder_t *d = open_tb(tb, cut);
+		int n;
+		cr_assert_eq(drain(d, &n), 0, "cut %zu: %s", cut, lt__decoder_error(d));
+		uint64_t at = 99;
+		if (cut == LT_FILE_HEADER_LEN || cut == first_end) {
+			/* A cut on a block boundary looks like a complete trace. */
+			cr_assert_not(lt__decoder_truncated(d, &at), "cut %zu", cut);
+			lt__decoder_close(d);
+			continue;
+		}
+		cr_assert(lt__decoder_truncated(d, &at), "cut %zu", cut);
+		cr_assert_leq(at, cut);
+		lt__decoder_close(d);
+	}
+	tb_free(tb);
+}
+
+Test(decode, zero_length_is_truncated_at_zero)
+{
+	tb_t *tb = tb_new();
+	lt__decoder_t *d = open_tb(tb, 0);
+	int n;
+	uint64_t at = 1;
+	cr_assert_eq(drain(d, &n), 0);
+	cr_assert_eq(n, 0);
+	cr_assert(lt__decoder_truncated(d, &at));
+	cr_assert_eq(at, 0);
+	lt__decoder_close(d);
+	tb_free(tb);
+}
+
+Test(decode, header_only_is_complete_and_empty)
+{
+	tb_t *tb = tb_new();
+	lt__decoder_t *d = open_tb(tb, SIZE_MAX);
+	int n;
+	cr_assert_eq(drain(d, &n), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_not(lt__decoder_truncated(d, NULL));
+	lt__decoder_close(d);
+	tb_free(tb);
+}
+
+Test(decode, unknown_major_names_both_versions)
+{
+	tb_t *tb = tb_new_version(2, 3);
+	lt__decoder_t *d;
+	int rc = lt__decoder_open_stream(&d, tb_open(tb, SIZE_MAX), "mem", ".", NULL);
+	cr_assert_eq(rc, -EPROTO);
+	cr_assert(strstr(lt__decoder_error(d), "2.3"), "%s", lt__decoder_error(d));
+	cr_assert(strstr(lt__decoder_error(d), "version 1"), "%s", lt__decoder_error(d));
+	lt__decoder_close(d);
+	tb_free(tb);
+}
+
+Test(decode, higher_minor_is_read)
+{
+	tb_t *tb = tb_new_version(1, 7);
+	tb_alloc(tb, 1, 8, 0x1000);
+	tb_flush(tb, LT_CODEC_RAW);
+	lt__decoder_t *d = open_tb(tb, SIZE_MAX);
+	int n;
+	cr_assert_eq(drain(d, &n), 0);
+	cr_assert_eq(n, 1);
+	lt__decoder_close(d);
+	tb_free(tb);
+}
+
+Test(decode, garbage_is_foreign)
+{
+	FILE *f = tmpfile();
+	fputs("#!/bin/sh\necho hello world\n", f);
+	rewind(f);
+	lt__decoder_t *d;
+	cr_assert_eq(lt__decoder_open_stream(&d, f, "mem", ".", NULL), -EPROTO);
+	cr_assert(strstr(lt__decoder_error(d), "not a leaktrace trace"));
+	lt__decoder_close(d);
+}
+
+static int corrupt_status(tb_t *tb, size_t at, uint8_t xor, char *msg, size_t msglen)
+{
+	size_t len;
+	const uint8_t *data = tb_data(tb, &len);
+	FILE *f = tmpfile();
+	for (size_t i = 0; i < len; i++)
+		fputc(i == at ? data[i] ^ xor : data[i], f);
+	rewind(f);
+	lt__decoder_t *d;
+	int rc = lt__decoder_open_stream(&d, f, "mem", ".", NULL);
+	int n;
+	if (rc == 0)
+		rc = drain(d, &n);
+	snprintf(msg, msglen, "%s", lt__decoder_error(d));
+	lt__decoder_close(d);
+	return rc;
+}
+
+Test(decode, bad_block_magic_names_offset)
+{
+	tb_t *tb = sample(LT_CODEC_RAW);
+	char msg[512];
+	cr_assert_eq(corrupt_status(tb, LT_FILE_HEADER_LEN, 0xff, msg, sizeof msg), -EBADMSG);
+	cr_assert(strstr(msg, "bad block magic at byte 16"), "%s", msg);
+	tb_free(tb);
+}
+
+Test(decode, checksum_mismatch_is_corrupt)
+{
+	tb_t *tb = sample(LT_CODEC_ZSTD);
+	char msg[512];
+	cr_assert_eq(corrupt_status(tb, LT_FILE_HEADER_LEN + LT_BLOCK_HEADER_LEN + 5, 0x10,
+				    msg, sizeof msg), -EBADMSG);
+	cr_assert(strstr(msg, "checksum"), "%s", msg);
+	tb_free(tb);
+}
+
+Test(decode, oversized_block_is_refused)
+{
+	tb_t *tb = sample(LT_CODEC_RAW);
+	char msg[512];
+	/* raw_len's top byte */
+	cr_assert_eq(corrupt_status(tb, LT_FILE_HEADER_LEN + 11, 0x40, msg, sizeof msg), -EBADMSG);
+	cr_assert(strstr(msg, "too large"), "%s", msg);
+	tb_free(tb);
+}
+
+static int single_block_status(const void *bytes, size_t n, char *msg, size_t msglen, int *count)
+{
+	tb_t *tb = tb_new();
+	tb_raw(tb, bytes, n);
+	tb_flush(tb, LT_CODEC_RAW);
+	lt__decoder_t *d = open_tb(tb, SIZE_MAX);
+	int rc = drain(d, count);
+	snprintf(msg, msglen, "%s", lt__decoder_error(d));
+	lt__decoder_close(d);
+	tb_free(tb);
+	return rc;
+}
+
+Test(decode, unknown_event_type_is_corrupt)
+{
+	char msg[512];
+	int n;
+	uint8_t rec[] = {0x11, 0x00};
+	cr_assert_eq(single_block_status(rec, sizeof rec, msg, sizeof msg, &n), -EBADMSG);
+	cr_assert(strstr(msg, "unknown record type 0x11"), "%s", msg);
+	cr_assert(strstr(msg, "block at byte 16"), "%s", msg);
+}
+
+Test(decode, unknown_metadata_is_skipped)
+{
+	char msg[512];
+	int n;
+	uint8_t rec[] = {0x7e, 0x03, 0xaa, 0xbb, 0xcc, LT_REC_FREE, 0x01};
+	cr_assert_eq(single_block_status(rec, sizeof rec, msg, sizeof msg, &n), 0);
+	cr_assert_eq(n, 1);
+}
+
+Test(decode, varint_cut_by_block_end_is_corrupt)
+{
+	char msg[512];
+	int n;
+	uint8_t rec[] = {LT_REC_ALLOC, 0x81};
+	cr_assert_eq(single_block_status(rec, sizeof rec, msg, sizeof msg, &n), -EBADMSG);
+	cr_assert(strstr(msg, "varint"), "%s", msg);
+}
+
+Test(decode, metadata_length_past_block_is_corrupt)
+{
+	char msg[512];
+	int n;
+	uint8_t rec[] = {LT_REC_MARKER, 0x40, 0x01, 'a'};
+	cr_assert_eq(single_block_status(rec, sizeof rec, msg, sizeof msg, &n), -EBADMSG);
+}
+
+Test(decode, stack_deeper_than_max_is_corrupt)
+{
+	char msg[512];
+	int n;
+	uint8_t rec[] = {LT_REC_STACK, 0x04, 0x01, 0x81, 0x02, 0x00};
+	cr_assert_eq(single_block_status(rec, sizeof rec, msg, sizeof msg, &n), -EBADMSG);
+}
+
+/* A fork child's trace continues the first bytes of its parent's. */
+Test(decode, fork_child_reads_parent_prefix)
+{
+	char dir[] = "/tmp/lt-decode-XXXXXX";
+	cr_assert(mkdtemp(dir));
+	char ppath[256], cpath[256];
+	snprintf(ppath, sizeof ppath, "%s/parent.bin", dir);
+	snprintf(cpath, sizeof cpath, "%s/child.bin", dir);
+
+	tb_t *p = tb_new();
+	tb_process(p, 10, 1, "/bin/p", 0, NULL, 0, "", 0, 0);
+	tb_alloc(p, 1, 16, 0x1000);
+	tb_flush(p, LT_CODEC_ZSTD);
+	size_t prefix;
+	tb_data(p, &prefix);
+	tb_alloc(p, 1, 32, 0x2000); /* after the fork: not the child's */
+	tb_flush(p, LT_CODEC_ZSTD);
+	cr_assert_eq(tb_write(p, ppath), 0);
+
+	tb_t *c = tb_new();
+	/* Absolute path that no longer exists: resolved in the child's dir. */
+	tb_process(c, 11, 10, "/bin/p", 0, NULL, LT_PROC_FORK_CHILD,
+		   "/nonexistent/dir/parent.bin", prefix, 1);
+	tb_free_ev(c, 0x1000);
+	tb_flush(c, LT_CODEC_RAW);
+	cr_assert_eq(tb_write(c, cpath), 0);
+
+	lt__decoder_t *d;
+	lt__decode_opts_t o = {.follow_parent = true};
+	cr_assert_eq(lt__decoder_open(&d, cpath, &o), 0);
+	lt__record_t r;
+	int types[16], n = 0, rc;
+	uint64_t sizes[16];
+	while ((rc = lt__decoder_next(d, &r)) == 1 && n < 16) {
+		sizes[n] = r.type == LT_REC_PROCESS ? r.u.process.pid : r.u.ev.size;
+		types[n++] = r.type;
+	}
+	cr_assert_eq(rc, 0, "%s", lt__decoder_error(d));
+	cr_assert_eq(n, 6);
+	cr_assert_eq(types[5], LT_REC_FREE);
+	cr_assert_eq(types[0], LT__REC_SEGMENT);
+	cr_assert_eq(types[1], LT_REC_PROCESS);
+	cr_assert_eq(sizes[1], 10);
+	cr_assert_eq(types[2], LT_REC_ALLOC);
+	cr_assert_eq(sizes[2], 16);
+	cr_assert_eq(types[3], LT__REC_SEGMENT);
+	cr_assert_eq(types[4], LT_REC_PROCESS);
+	cr_assert_eq(sizes[4], 11);
+	lt__decoder_close(d);
+
+	/* Without the parent: a warning, and the child's own part. */
+	unlink(ppath);
+	cr_assert_eq(lt__decoder_open(&d, cpath, &o), 0);
+	int count;
+	cr_assert_eq(drain(d, &count), 0);
+	cr_assert_eq(count, 2);
+	cr_assert(strstr(lt__decoder_warnings(d), "not found"));
+	lt__decoder_close(d);
+	unlink(cpath);
+	rmdir(dir);
+	tb_free(p);
+	tb_free(c);
+}
