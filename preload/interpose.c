@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: MIT */
+/* The interposed symbols and the dlsym bootstrap, nothing else: each entry
+ * point calls the real function found with dlsym(RTLD_NEXT) and tells the
+ * recording core (record.c) what happened. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#define LT_EXPORT __attribute__((visibility("default")))
+
+static struct {
+	void *(*malloc)(size_t);
+	void (*free)(void *);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	void *(*reallocarray)(void *, size_t, size_t);
+	int (*posix_memalign)(void **, size_t, size_t);
+	void *(*aligned_alloc)(size_t, size_t);
+	void *(*memalign)(size_t, size_t);
+	void *(*valloc)(size_t);
+	void *(*pvalloc)(size_t);
+	size_t (*malloc_usable_size)(void *);
+	void *(*dlopen)(const char *, int);
+	void *(*dlmopen)(Lmid_t, const char *, int);
+	int (*dlclose)(void *);
+	pid_t (*fork)(void);
+	int (*execve)(const char *, char *const[], char *const[]);
+	int (*execv)(const char *, char *const[]);
+	int (*execvp)(const char *, char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*fexecve)(int, char *const[], char *const[]);
+	void (*exit)(int) __attribute__((noreturn));
+	void (*_exit)(int) __attribute__((noreturn));
+	void (*_Exit)(int) __attribute__((noreturn));
+	void (*abort)(void) __attribute__((noreturn));
+} real;
+
+/*
+ * The bootstrap arena. dlsym() itself may call malloc or calloc before we
+ * know where the real ones are; those calls are served from this static
+ * buffer. Each arena block starts with a 16-byte header holding its size,
+ * so free() can recognise it (and ignore it: arena memory is never reused)
+ * and realloc() can copy out of it. These allocations are the shim's own
+ * and are not recorded.
+ */
+#define LT_ARENA_SIZE (64 * 1024)
+static _Alignas(16) unsigned char arena[LT_ARENA_SIZE];
+static _Atomic size_t arena_used; /* relaxed: bump pointer, no data published */
+static _Atomic int resolving; /* relaxed: set only by the resolving thread */
+
+static int in_arena(const void *p)
+{
+	return (const unsigned char *)p >= arena &&
+	       (const unsigned char *)p < arena + LT_ARENA_SIZE;
+}
+
+static void *arena_alloc(size_t size, size_t align)
+{
+	if (align < 16)
+		align = 16;
+	size_t need = (size + 15) & ~(size_t)15;
+	size_t off = atomic_load_explicit(&arena_used, memory_order_relaxed);
+	for (;;) {
+		size_t start = ((off + 16 + align - 1) & ~(align - 1));
+		if (start + need > LT_ARENA_SIZE || size > LT_ARENA_SIZE)
+			return NULL;
+		if (atomic_compare_exchange_weak_explicit(&arena_used, &off, start + need,
+							  memory_order_relaxed,
+							  memory_order_relaxed)) {
+			*(size_t *)(arena + start - 16) = size;
+			return arena + start; /* static storage: already zero */
+		}
+	}
+}
+
+static size_t arena_size(const void *p)
+{
+	return *(const size_t *)((const unsigned char *)p - 16);
+}
+
+#define RESOLVE(name) real.name = (__typeof__(real.name))dlsym(RTLD_NEXT, #name)
+
+/* Looks up every real function once. Allocations dlsym makes meanwhile
+ * come from the arena (the `resolving` flag). */
+static void resolve(void)
+{
+	int saved = errno;
+	atomic_store_explicit(&resolving, 1, memory_order_relaxed);
+	RESOLVE(free);
+	RESOLVE(calloc);
+	RESOLVE(realloc);
+	RESOLVE(reallocarray);
+	RESOLVE(posix_memalign);
+	RESOLVE(aligned_alloc);
+	RESOLVE(memalign);
+	RESOLVE(valloc);
+	RESOLVE(pvalloc);
+	RESOLVE(malloc_usable_size);
+	RESOLVE(dlopen);
+	RESOLVE(dlmopen);
+	RESOLVE(dlclose);
+	RESOLVE(fork);
+	RESOLVE(execve);
+	RESOLVE(execv);
+	RESOLVE(execvp);
+	RESOLVE(execvpe);
+	RESOLVE(fexecve);
+	RESOLVE(exit);
+	RESOLVE(_exit);
+	RESOLVE(_Exit);
+	RESOLVE(abort);
+	RESOLVE(malloc); /* last: a non-NULL real.malloc means all are set */
+	atomic_store_explicit(&resolving, 0, memory_order_relaxed);
+	errno = saved;
+}
+
+static inline int bootstrapping(void)
+{
+	if (LT_LIKELY(real.malloc != NULL))
+		return 0;
+	if (atomic_load_explicit(&resolving, memory_order_relaxed))
+		return 1;
+	resolve();
+	return real.malloc == NULL; /* no allocator below us: arena only */
+}
+
+LT_EXPORT void *malloc(size_t size)
+{
+	if (LT_UNLIKELY(bootstrapping()))
+		return arena_alloc(size, 16);
+	void *p = real.malloc(size);
+	if (LT_LIKELY(p != NULL))
+		lt__record_alloc(p, size);
+	return p;
+}
+
+LT_EXPORT void free(void *p)
+{
+	if (LT_UNLIKELY(p == NULL || in_arena(p)))
+		return;
+	if (LT_UNLIKELY(bootstrapping()))
+		return;
+	/* Recorded before the real free: once the block is back in the
+	 * allocator another thread may get the address (format.h). */
+	lt__record_free(p);
+	real.free(p);
+}
+
+LT_EXPORT void *calloc(size_t n, size_t size)
+{
+	if (LT_UNLIKELY(bootstrapping())) {
+		size_t total;
+		if (__builtin_mul_overflow(n, size, &total))
+			return NULL;
+		return arena_alloc(total, 16);
+	}
+	void *p = real.calloc(n, size);
+	if (LT_LIKELY(p != NULL))
+		lt__record_alloc(p, n * size);
+	return p;
+}
+
+LT_EXPORT void *realloc(void *old, size_t size)
+{
+	if (LT_UNLIKELY(old != NULL && in_arena(old))) {
+		void *p = malloc(size);
+		if (p) {
+			size_t n = arena_size(old);
+			memcpy(p, old, n < size ? n : size);
+		}
+		return p;
+	}
+	if (LT_UNLIKELY(bootstrapping()))
+		return arena_alloc(size, 16);
+	if (old == NULL) {
+		void *p = real.realloc(NULL, size);
+		if (p)
+			lt__record_alloc(p, size);
+		return p;
+	}
+	if (size == 0) {
+		/* realloc(p, 0) frees p (glibc returns NULL; other allocators
+		 * may hand back a minimal block, which is a new allocation). */
+		lt__record_free(old);
+		void *p = real.realloc(old, 0);
+		if (p)
+			lt__record_alloc(p, 0);
+		return p;
+	}
+	/* The epoch is read before the real call: the old block may be
+	 * handed to another thread before this call returns. */
+	uint64_t epoch = atomic_load_explicit(&lt__epoch, memory_order_relaxed);
+	void *p = real.realloc(old, size);
+	if (p)
+		lt__record_realloc(old, p, size, epoch);
+	return p;
+}
+
+LT_EXPORT void *reallocarray(void *old, size_t n, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* glibc's reallocarray is realloc after the overflow check; going
+	 * through our realloc keeps one definition of the conventions. */
+	return realloc(old, total);
+}
+
+LT_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+	if (LT_UNLIKELY(bootstrapping())) {
+		*out = arena_alloc(size, align);
+		return *out ? 0 : ENOMEM;
+	}
+	int rc = real.posix_memalign(out, align, size);
+	if (rc == 0)
+		lt__record_alloc(*out, size);
+	return rc;
+}
+
+LT_EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+	if (LT_UNLIKELY(bootstrapping()))
+		return arena_alloc(size, align);
+	void *p = real.aligned_alloc(align, size);
+	if (p)
+		lt__record_alloc(p, size);
+	return p;
+}
+
+LT_EXPORT void *memalign(size_t align, size_t size)
+{
+	if (LT_UNLIKELY(bootstrapping()))
+		return arena_alloc(size, align);
+	void *p = real.memalign(align, size);
+	if (p)
+		lt__record_alloc(p, size);
+	return p;
+}
+
+LT_EXPORT void *valloc(size_t size)
+{
+	if (LT_UNLIKELY(bootstrapping()))
+		return arena_alloc(size, 4096);
+	void *p = real.valloc(size);
+	if (p)
+		lt__record_alloc(p, size);
+	return p;
+}
+
+LT_EXPORT void *pvalloc(size_t size)
+{
+	if (LT_UNLIKELY(bootstrapping()))
+		return arena_alloc(size, 4096);
+	void *p = real.pvalloc(size);
+	if (p) {
+		/* pvalloc hands out whole pages; valgrind counts them so. */
+		size_t page = (size_t)sysconf(_SC_PAGESIZE);
+		size_t rounded = size ? (size + page - 1) & ~(page - 1) : page;
+		lt__record_alloc(p, rounded);
+	}
+	return p;
+}
+
+LT_EXPORT size_t malloc_usable_size(void *p)
+{
+	if (p && in_arena(p))
+		return arena_size(p);
+	if (LT_UNLIKELY(bootstrapping()) || !real.malloc_usable_size)
+		return 0;
+	return real.malloc_usable_size(p);
+}
+
+/* ---- the module map follows dlopen and dlclose ---- */
+
+LT_EXPORT void *dlopen(const char *file, int mode)
+{
+	if (LT_UNLIKELY(bootstrapping()) || !real.dlopen)
+		return NULL;
+	void *h = real.dlopen(file, mode);
+	if (h)
+		lt__modules_changed();
+	return h;
+}
+
+LT_EXPORT void *dlmopen(Lmid_t lmid, const char *file, int mode)
+{
+	if (LT_UNLIKELY(bootstrapping()) || !real.dlmopen)
+		return NULL;
+	void *h = real.dlmopen(lmid, file, mode);
+	if (h)
+		lt__modules_changed();
+	return h;
+}
+
+LT_EXPORT int dlclose(void *h)
+{
+	if (LT_UNLIKELY(bootstrapping()) || !real.dlclose)
+		return -1;
+	int rc = real.dlclose(h);
+	lt__modules_changed();
+	return rc;
+}
+
+/* ---- processes: fork, exec, exit ---- */
+
+LT_EXPORT pid_t fork(void)
+{
+	if (LT_UNLIKELY(bootstrapping()) || !real.fork) {
+		errno = ENOSYS;
+		return -1;
+	}
+	/* pthread_atfork handlers (record.c) do the work around the fork;
+	 * here we only learn the child's pid for the parent's trace. */
+	pid_t pid = real.fork();
+	if (pid > 0)
+		lt__fork_done(pid);
+	return pid;
+}
+
+/* Flushes the trace before the image is replaced; restores recording if
+ * exec fails. errno is the exec's own. */
+#define EXEC_WRAP(call)                           \
+	do {                                      \
+		int prepared = lt__exec_prepare(path); \
+		int rc = (call);                  \
+		int saved = errno;                \
+		if (prepared)                     \
+			lt__exec_failed();        \
+		errno = saved;                    \
+		return rc;                        \
+	} while (0)
+
+LT_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	if (LT_UNLIKELY(bootstrapping()) || !real.execve) {
+		errno = ENOSYS;
+		return -1;
+	}
+	EXEC_WRAP(real.execve(path, argv, envp));
+}
+
+LT_EXPORT int execv(const char *path, char *const argv[])
+{
+	if (LT_UNLIKELY(bootstrapping()) || !real.execv) {
+		errno = ENOSYS;
+		return -1;
+	}
+	EXEC_WRAP(real.execv(path, argv));
+}
+
+LT_EXPORT int execvp(const char *path, char *const argv[])
+{
+	if (LT_UNLIKELY(bootstrapping()) || !real.execvp) {
+		errno = ENOSYS;
+		return -1;
+	}
+	EXEC_WRAP(real.execvp(path, argv));
+}
+
+LT_EXPORT int execvpe(const char *path, char *const argv[], char *const envp[])
+{
+	if (LT_UNLIKELY(bootstrapping()) || !real.execvpe) {
+		errno = ENOSYS;
+		return -1;
+	}
+	EXEC_WRAP(real.execvpe(path, argv, envp));
+}
+
+LT_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	if (LT_UNLIKELY(bootstrapping()) || !real.fexecve) {
+		errno = ENOSYS;
+		return -1;
+	}
+	const char *path = "(fexecve)";
+	EXEC_WRAP(real.fexecve(fd, argv, envp));
+}
+
+/* execl and friends take their arguments inline; collect them into an
+ * array on the stack (never malloc) and go through the v-variants. */
+#define COLLECT_ARGS(first, ap, argv)                                  \
+	size_t argc_ = 1;                                              \
+	va_start(ap, first);                                           \
+	while (va_arg(ap, const char *) != NULL)                       \
+		argc_++;                                               \
+	va_end(ap);                                                    \
+	const char *argv[argc_ + 1];                                   \
+	argv[0] = first;                                               \
+	va_start(ap, first);                                           \
+	for (size_t i_ = 1; i_ <= argc_; i_++)                         \
+		argv[i_] = va_arg(ap, const char *);                   \
+
+LT_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	COLLECT_ARGS(arg, ap, argv)
+	va_end(ap);
+	return execv(path, (char *const *)argv);
+}
+
+LT_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	COLLECT_ARGS(arg, ap, argv)
+	va_end(ap);
+	return execvp(file, (char *const *)argv);
+}
+
+LT_EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	COLLECT_ARGS(arg, ap, argv)
+	char *const *envp = va_arg(ap, char *const *);
+	va_end(ap);
+	return execve(path, (char *const *)argv, envp);
+}
+
+LT_EXPORT void exit(int status)
+{
+	if (LT_UNLIKELY(bootstrapping()) || !real.exit)
+		syscall(SYS_exit_group, status);
+	lt__exit_status = status;
+	real.exit(status);
+	__builtin_unreachable();
+}
+
+LT_EXPORT void _exit(int status)
+{
+	if (!LT_UNLIKELY(bootstrapping()) && real._exit) {
+		lt__finish(LT_EXIT_UNDERSCORE, status);
+		real._exit(status);
+	}
+	syscall(SYS_exit_group, status);
+	__builtin_unreachable();
+}
+
+LT_EXPORT void _Exit(int status)
+{
+	if (!LT_UNLIKELY(bootstrapping()) && real._Exit) {
+		lt__finish(LT_EXIT_UNDERSCORE, status);
+		real._Exit(status);
+	}
+	syscall(SYS_exit_group, status);
+	__builtin_unreachable();
+}
+
+LT_EXPORT void abort(void)
+{
+	if (!LT_UNLIKELY(bootstrapping()) && real.abort) {
+		lt__finish(LT_EXIT_ABORT, 134);
+		real.abort();
+	}
+	syscall(SYS_exit_group, 134);
+	__builtin_unreachable();
+}
+
+/* The public marker API (include/leaktrace.h finds it with a weak
+ * reference, which is why this file does not include that header: the
+ * definition here must stay a strong one). */
+LT_EXPORT int lt_snapshot_marker(const char *name);
+LT_EXPORT int lt_snapshot_marker(const char *name)
+{
+	if (name == NULL)
+		name = "";
+	lt__record_marker(name);
+	return atomic_load_explicit(&lt__state, memory_order_relaxed) == LT_STATE_OFF ? -1 : 0;
+}

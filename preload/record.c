@@ -1,0 +1,530 @@
+/* SPDX-License-Identifier: MIT */
+/* The recording core: per-thread rings, lazy initialisation, and the
+ * process lifecycle (threads, fork, exec, exit). Linkable into a unit test
+ * without LD_PRELOAD; interpose.c is the only caller in the shim. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim.h"
+#include "sys.h"
+
+_Atomic int lt__state;
+_Atomic uint64_t lt__epoch;
+struct lt_config_s lt__config;
+pid_t lt__pid;
+__thread struct lt_tls_s lt__tls __attribute__((tls_model("initial-exec")));
+_Atomic(lt_ring_t *) lt__rings;
+int lt__exit_status;
+
+/* 0 = not started, 1 = running (another thread spins), 2 = done. */
+static _Atomic int init_phase;
+/* Thread indexes start at 1; 0 is the writer's own pseudo-thread. Relaxed:
+ * only uniqueness matters. */
+static _Atomic uint32_t next_thread_index = 1;
+static pthread_key_t ring_key;
+static int ring_key_ok;
+static _Atomic uint64_t fork_seq;
+static uint64_t child_fork_seq; /* in a fork child: the seq of its fork */
+static uint64_t child_prefix; /* in a fork child: parent bytes it continues */
+static char parent_path[4096];
+static _Atomic int finished;
+extern _Atomic uint64_t lt__signal_markers;
+
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
+
+static void read_config(void)
+{
+	const char *s = getenv("LEAKTRACE_DEPTH");
+	lt__config.depth = 64;
+	if (s && *s) {
+		long d = strtol(s, NULL, 10);
+		lt__config.depth = d < 0 ? 0 : d > LT_MAX_DEPTH ? LT_MAX_DEPTH : (int)d;
+	}
+	s = getenv("LEAKTRACE_UNWIND");
+	lt__config.fp_unwind = s && strcmp(s, "fp") == 0;
+	s = getenv("LEAKTRACE_COMPRESS");
+	lt__config.zstd_level = 1;
+	if (s && *s) {
+		long l = strtol(s, NULL, 10);
+		lt__config.zstd_level = l < 0 ? 0 : l > 19 ? 19 : (int)l;
+	}
+	s = getenv("LEAKTRACE_OUTPUT");
+	if (!s || !*s)
+		s = "leaktrace.%e.%p.bin";
+	size_t n = strlen(s);
+	if (n >= sizeof lt__config.output_pattern)
+		n = sizeof lt__config.output_pattern - 1;
+	memcpy(lt__config.output_pattern, s, n);
+	lt__config.output_pattern[n] = 0;
+
+	s = getenv("LEAKTRACE_SNAPSHOT_SIGNAL");
+	lt__config.snapshot_signal = 0;
+	if (s && *s) {
+		if (strncmp(s, "SIG", 3) == 0)
+			s += 3;
+		static const struct {
+			const char *name;
+			int sig;
+		} names[] = {{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"HUP", SIGHUP},
+			     {"PROF", SIGPROF}, {"WINCH", SIGWINCH}};
+		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+			if (strcmp(s, names[i].name) == 0)
+				lt__config.snapshot_signal = names[i].sig;
+		if (!lt__config.snapshot_signal) {
+			long v = strtol(s, NULL, 10);
+			if (v > 0 && v < NSIG && v != SIGKILL && v != SIGSTOP)
+				lt__config.snapshot_signal = (int)v;
+		}
+	}
+}
+
+static void snapshot_signal_handler(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	/* Relaxed: the writer only needs to see the count grow; it emits
+	 * the markers in its own pseudo-thread at its next pass. */
+	atomic_fetch_add_explicit(&lt__signal_markers, 1, memory_order_relaxed);
+	lt__writer_wake();
+	errno = saved;
+}
+
+static void ring_thread_exit(void *v)
+{
+	lt_ring_t *r = v;
+	/* Relaxed: the writer only uses EXITING as a hint to probe whether
+	 * the thread is gone; events the thread still pushes (TLS
+	 * destructors of other libraries) go into this same ring. */
+	atomic_store_explicit(&r->state, LT_RING_EXITING, memory_order_relaxed);
+}
+
+static void final_flush(void *unused)
+{
+	(void)unused;
+	lt__finish(LT_EXIT_NORMAL, lt__exit_status);
+}
+
+static void fork_prepare(void)
+{
+	lt__fork_prepare();
+}
+static void fork_parent(void)
+{
+	lt__fork_parent();
+}
+static void fork_child(void)
+{
+	lt__fork_child();
+}
+
+void lt__init(void)
+{
+	int expected = 0;
+	if (!atomic_compare_exchange_strong_explicit(&init_phase, &expected, 1,
+						     memory_order_acq_rel,
+						     memory_order_acquire)) {
+		/* Acquire pairs with the release store of phase 2 below:
+		 * everything init set up is visible once we see 2. */
+		while (atomic_load_explicit(&init_phase, memory_order_acquire) != 2)
+			sched_yield();
+		return;
+	}
+	lt__tls.busy++;
+	int saved = errno;
+	read_config();
+	lt__pid = getpid();
+	int ok = lt__stacks_init() == 0;
+	if (ok)
+		lt__modules_snapshot();
+	if (ok)
+		ok = lt__writer_open(0, NULL, 0, 0) == 0;
+	if (ok) {
+		ring_key_ok = pthread_key_create(&ring_key, ring_thread_exit) == 0;
+		pthread_atfork(fork_prepare, fork_parent, fork_child);
+		/* Registered with no DSO handle while the loader is still
+		 * running constructors, i.e. before libc registers the
+		 * loader's own destructor pass: exit handlers run in
+		 * reverse order, so this one runs after every library's
+		 * destructors and sees their frees. */
+		__cxa_atexit(final_flush, NULL, NULL);
+		if (lt__config.snapshot_signal) {
+			struct sigaction sa;
+			memset(&sa, 0, sizeof sa);
+			sa.sa_handler = snapshot_signal_handler;
+			sa.sa_flags = SA_RESTART;
+			sigemptyset(&sa.sa_mask);
+			sigaction(lt__config.snapshot_signal, &sa, NULL);
+		}
+	}
+	/* Relaxed: published by the release store of init_phase below. */
+	atomic_store_explicit(&lt__state, ok ? LT_STATE_ACTIVE : LT_STATE_OFF,
+			      memory_order_relaxed);
+	atomic_store_explicit(&init_phase, 2, memory_order_release);
+	errno = saved;
+	lt__tls.busy--;
+}
+
+/* The constructor starts the writer thread once libc is fully up; events
+ * recorded before (libraries initialised ahead of us) wait in the rings. */
+__attribute__((constructor)) static void lt_constructor(void)
+{
+	lt__init();
+	if (atomic_load_explicit(&lt__state, memory_order_relaxed) == LT_STATE_ACTIVE) {
+		lt__tls.busy++;
+		lt__writer_start();
+		lt__tls.busy--;
+	}
+}
+
+lt_ring_t *lt__ring_acquire(void)
+{
+	lt_ring_t *r;
+	/* Acquire pairs with the release CAS that links a ring, so its
+	 * fields are initialised when we walk to it. */
+	for (r = atomic_load_explicit(&lt__rings, memory_order_acquire); r; r = r->next) {
+		uint32_t st = LT_RING_FREE;
+		/* Acquire pairs with the writer's release store of FREE after
+		 * its last drain: head == tail and the slots are done with. */
+		if (atomic_load_explicit(&r->state, memory_order_relaxed) == LT_RING_FREE &&
+		    atomic_compare_exchange_strong_explicit(&r->state, &st, LT_RING_OWNED,
+							    memory_order_acquire,
+							    memory_order_relaxed))
+			break;
+	}
+	if (!r) {
+		r = lt__sys_map(sizeof *r);
+		if (!r)
+			return NULL;
+		atomic_store_explicit(&r->state, LT_RING_OWNED, memory_order_relaxed);
+		lt_ring_t *head = atomic_load_explicit(&lt__rings, memory_order_relaxed);
+		do
+			r->next = head;
+		/* Release publishes the ring's fields with the link. */
+		while (!atomic_compare_exchange_weak_explicit(&lt__rings, &head, r,
+							      memory_order_release,
+							      memory_order_relaxed));
+	}
+	/* Relaxed: thread indexes only need to be unique. */
+	r->thread_index = atomic_fetch_add_explicit(&next_thread_index, 1, memory_order_relaxed);
+	r->tid = lt__sys_gettid();
+	r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+	r->epoch_seen = 0;
+	lt__tls.ring = r;
+	if (ring_key_ok)
+		pthread_setspecific(ring_key, r);
+	lt_event_t *e = lt__ring_slot(r); /* a fresh ring always has room */
+	e->kind = LT_EV_THREAD_START;
+	e->size = (uint64_t)r->tid;
+	lt__ring_publish(r);
+	return r;
+}
+
+/* Slow path when the ring is full: wake the writer and wait for it
+ * (back-pressure: a lost free would be a false leak). Returns NULL only
+ * when recording has stopped, in which case the event is not needed. */
+static lt_event_t *wait_for_space(lt_ring_t *r)
+{
+	for (unsigned spins = 0;; spins++) {
+		if (atomic_load_explicit(&lt__state, memory_order_relaxed) != LT_STATE_ACTIVE)
+			return NULL;
+		lt__writer_start(); /* no-op once running */
+		lt__writer_wake();
+		if (spins < 64) {
+			sched_yield();
+		} else {
+			struct timespec ts = {0, 50000};
+			nanosleep(&ts, NULL);
+		}
+		lt_event_t *e = lt__ring_slot(r);
+		if (e)
+			return e;
+	}
+}
+
+static inline lt_event_t *reserve(lt_ring_t *r)
+{
+	lt_event_t *e = lt__ring_slot(r);
+	return LT_LIKELY(e != NULL) ? e : wait_for_space(r);
+}
+
+/* Every quarter ring, look at the real fill level and ring the writer's
+ * doorbell if we are past half: it sleeps up to a millisecond otherwise. */
+static inline void publish(lt_ring_t *r)
+{
+	lt__ring_publish(r);
+	uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	if (LT_UNLIKELY((t & (LT_RING_CAP / 4 - 1)) == 0)) {
+		/* Acquire pairs with the writer's release of head. */
+		r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+		if (t - r->head_cache >= LT_RING_CAP / 2)
+			lt__writer_wake();
+	}
+}
+
+/* Tags what follows with the epoch read at the time of the event. */
+static inline int push_epoch(lt_ring_t *r, uint64_t epoch)
+{
+	if (LT_LIKELY(epoch <= r->epoch_seen))
+		return 0;
+	lt_event_t *e = reserve(r);
+	if (!e)
+		return -1;
+	e->kind = LT_EV_EPOCH;
+	e->size = epoch;
+	r->epoch_seen = epoch;
+	publish(r);
+	return 0;
+}
+
+/* Enters the recording section: returns the thread's ring, or NULL when
+ * this event is not to be recorded (shim's own allocation, tracing off). */
+static lt_ring_t *enter(void)
+{
+	if (LT_UNLIKELY(lt__tls.busy))
+		return NULL;
+	int st = atomic_load_explicit(&lt__state, memory_order_relaxed);
+	if (LT_UNLIKELY(st != LT_STATE_ACTIVE)) {
+		if (st == LT_STATE_UNINIT) {
+			lt__init();
+		} else if (st == LT_STATE_LAZY) {
+			lt__tls.busy++;
+			int saved = errno;
+			/* A fork child's first event: open its own trace. */
+			if (lt__writer_open(1, parent_path, child_prefix, child_fork_seq) == 0) {
+				atomic_store_explicit(&lt__state, LT_STATE_ACTIVE,
+						      memory_order_relaxed);
+				lt__writer_start();
+			} else {
+				atomic_store_explicit(&lt__state, LT_STATE_OFF,
+						      memory_order_relaxed);
+			}
+			errno = saved;
+			lt__tls.busy--;
+		}
+		if (atomic_load_explicit(&lt__state, memory_order_relaxed) != LT_STATE_ACTIVE)
+			return NULL;
+	}
+	lt__tls.busy++;
+	lt_ring_t *r = lt__tls.ring;
+	if (LT_UNLIKELY(r == NULL)) {
+		int saved = errno;
+		r = lt__ring_acquire();
+		errno = saved;
+		if (!r)
+			lt__tls.busy--;
+	}
+	return r;
+}
+
+static inline void leave(void)
+{
+	lt__tls.busy--;
+}
+
+void lt__record_alloc(void *p, size_t size)
+{
+	lt_ring_t *r = enter();
+	if (!r)
+		return;
+	int saved = errno;
+	uint32_t stack_id = lt__stack_capture_id();
+	lt_event_t *e;
+	if (push_epoch(r, atomic_load_explicit(&lt__epoch, memory_order_relaxed)) == 0 &&
+	    (e = reserve(r)) != NULL) {
+		e->kind = LT_EV_ALLOC;
+		e->addr = (uintptr_t)p;
+		e->size = size;
+		e->stack_id = stack_id;
+		publish(r);
+	}
+	errno = saved;
+	leave();
+}
+
+void lt__record_free(void *p)
+{
+	lt_ring_t *r = enter();
+	if (!r)
+		return;
+	int saved = errno;
+	lt_event_t *e;
+	if (push_epoch(r, atomic_load_explicit(&lt__epoch, memory_order_relaxed)) == 0 &&
+	    (e = reserve(r)) != NULL) {
+		e->kind = LT_EV_FREE;
+		e->addr = (uintptr_t)p;
+		publish(r);
+	}
+	errno = saved;
+	leave();
+}
+
+void lt__record_realloc(void *old, void *p, size_t size, uint64_t epoch)
+{
+	lt_ring_t *r = enter();
+	if (!r)
+		return;
+	int saved = errno;
+	uint32_t stack_id = lt__stack_capture_id();
+	lt_event_t *e;
+	if (push_epoch(r, epoch) == 0 && (e = reserve(r)) != NULL) {
+		e->kind = LT_EV_REALLOC;
+		e->addr = (uintptr_t)p;
+		e->old_addr = (uintptr_t)old;
+		e->size = size;
+		e->stack_id = stack_id;
+		publish(r);
+	}
+	errno = saved;
+	leave();
+}
+
+/* Pushes a positioned record whose payload lives in the string arena or
+ * in the event itself. */
+static void record_positioned(uint32_t kind, uint64_t addr, uint64_t size)
+{
+	lt_ring_t *r = enter();
+	if (!r)
+		return;
+	int saved = errno;
+	lt_event_t *e;
+	if (push_epoch(r, atomic_load_explicit(&lt__epoch, memory_order_relaxed)) == 0 &&
+	    (e = reserve(r)) != NULL) {
+		e->kind = kind;
+		e->addr = addr;
+		e->size = size;
+		publish(r);
+	}
+	errno = saved;
+	leave();
+}
+
+void lt__record_marker(const char *name)
+{
+	if (lt__tls.busy)
+		return;
+	lt__tls.busy++;
+	const char *saved_name = lt__string_save(name);
+	lt__tls.busy--;
+	if (saved_name)
+		record_positioned(LT_EV_MARKER, (uintptr_t)saved_name, 0);
+}
+
+void lt__modules_changed(void)
+{
+	if (lt__tls.busy ||
+	    atomic_load_explicit(&lt__state, memory_order_relaxed) != LT_STATE_ACTIVE)
+		return;
+	lt__tls.busy++;
+	int saved = errno;
+	lt__modules_snapshot();
+	errno = saved;
+	lt__tls.busy--;
+}
+
+void lt__finish(int exit_kind, int status)
+{
+	/* A vfork child (or a raw clone) shares our memory but is not us:
+	 * it must not touch the writer. */
+	if (getpid() != lt__pid)
+		return;
+	if (atomic_exchange_explicit(&finished, 1, memory_order_acq_rel))
+		return;
+	int st = atomic_load_explicit(&lt__state, memory_order_relaxed);
+	if (st != LT_STATE_ACTIVE) {
+		atomic_store_explicit(&lt__state, LT_STATE_OFF, memory_order_relaxed);
+		return;
+	}
+	lt__tls.busy++;
+	int saved = errno;
+	lt__writer_stop(exit_kind, status);
+	atomic_store_explicit(&lt__state, LT_STATE_OFF, memory_order_relaxed);
+	errno = saved;
+	lt__tls.busy--;
+}
+
+int lt__exec_prepare(const char *path)
+{
+	if (getpid() != lt__pid || lt__tls.busy ||
+	    atomic_load_explicit(&lt__state, memory_order_relaxed) != LT_STATE_ACTIVE)
+		return 0;
+	lt__tls.busy++;
+	const char *saved_path = lt__string_save(path ? path : "");
+	lt__tls.busy--;
+	record_positioned(LT_EV_EXEC, (uintptr_t)saved_path, 0);
+	lt__tls.busy++;
+	int saved = errno;
+	lt__writer_pause(1, LT_EXIT_EXEC, 0);
+	errno = saved;
+	return 1; /* busy stays raised until the exec fails */
+}
+
+void lt__exec_failed(void)
+{
+	int saved = errno;
+	lt__writer_resume();
+	errno = saved;
+	lt__tls.busy--;
+}
+
+static uint64_t prepared_prefix;
+static int fork_prepared;
+
+void lt__fork_prepare(void)
+{
+	fork_prepared = 0;
+	if (getpid() != lt__pid ||
+	    atomic_load_explicit(&lt__state, memory_order_relaxed) != LT_STATE_ACTIVE)
+		return;
+	lt__tls.busy++;
+	/* Relaxed: the sequence only has to be unique per parent. */
+	child_fork_seq = atomic_fetch_add_explicit(&fork_seq, 1, memory_order_relaxed) + 1;
+	prepared_prefix = lt__writer_pause(0, -1, 0);
+	fork_prepared = 1;
+}
+
+void lt__fork_parent(void)
+{
+	if (!fork_prepared)
+		return;
+	lt__writer_resume();
+	lt__tls.busy--;
+}
+
+void lt__fork_child(void)
+{
+	if (!fork_prepared)
+		return;
+	lt__pid = getpid();
+	/* Only this thread exists in the child; the other rings hold what
+	 * their threads published before the fork, which the child's trace
+	 * needs, so they are drained once and then freed. */
+	for (lt_ring_t *r = atomic_load_explicit(&lt__rings, memory_order_acquire); r; r = r->next) {
+		if (r == lt__tls.ring)
+			r->tid = lt__sys_gettid();
+		else if (atomic_load_explicit(&r->state, memory_order_relaxed) != LT_RING_FREE)
+			atomic_store_explicit(&r->state, LT_RING_DEAD, memory_order_relaxed);
+	}
+	size_t n = strlen(lt__writer_path());
+	if (n >= sizeof parent_path)
+		n = sizeof parent_path - 1;
+	memcpy(parent_path, lt__writer_path(), n);
+	parent_path[n] = 0;
+	child_prefix = prepared_prefix;
+	lt__writer_after_fork_child();
+	atomic_store_explicit(&finished, 0, memory_order_relaxed);
+	atomic_store_explicit(&lt__state, LT_STATE_LAZY, memory_order_relaxed);
+	lt__tls.busy--;
+}
+
+void lt__fork_done(pid_t child)
+{
+	uint64_t seq = child_fork_seq;
+	record_positioned(LT_EV_FORK, (uint64_t)child, seq);
+}

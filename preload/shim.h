@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal interface between the shim's parts: the interposed entry points
+ * (interpose.c) call the recording core (record.c), which feeds rings that
+ * the writer thread (writer.c) drains into the trace file. */
+#ifndef LT_SHIM_H
+#define LT_SHIM_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "leaktrace/format.h"
+#include "ring.h"
+
+#define LT_HIDDEN __attribute__((visibility("hidden")))
+#define LT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define LT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Global tracing state, read on every event (relaxed: a stale value only
+ * delays noticing a state change by one event, and every transition that
+ * matters for correctness is also synchronised through the writer
+ * handshake in writer.c). */
+enum lt_state {
+	LT_STATE_UNINIT = 0, /* nothing set up yet */
+	LT_STATE_ACTIVE, /* recording */
+	LT_STATE_LAZY, /* fork child: recording starts at its first event */
+	LT_STATE_OFF, /* not recording (error, or after the final flush) */
+};
+extern _Atomic int lt__state LT_HIDDEN;
+
+/* The epoch the writer advances about once per millisecond; producers tag
+ * their events with it (see format.h, "Ordering"). */
+extern _Atomic uint64_t lt__epoch LT_HIDDEN;
+
+struct lt_config_s {
+	int depth; /* frames per stack, 0 = no stacks */
+	int fp_unwind; /* LEAKTRACE_UNWIND=fp */
+	int zstd_level; /* 0 = store raw blocks */
+	int snapshot_signal; /* 0 = none */
+	char output_pattern[512];
+};
+extern struct lt_config_s lt__config LT_HIDDEN;
+
+/* Process identity, refreshed in a fork child. */
+extern pid_t lt__pid LT_HIDDEN;
+
+/* Per-thread state. initial-exec TLS: no allocation, no lock, no call into
+ * the dynamic loader when it is first touched. */
+struct lt_tls_s {
+	int busy; /* recursion guard: >0 while the shim itself runs in this
+		   * thread, so allocations made by libunwind, dlsym or the
+		   * loader on our behalf are never recorded */
+	lt_ring_t *ring;
+	uintptr_t stack_hi; /* top of this thread's stack, for fp unwinding */
+};
+extern __thread struct lt_tls_s lt__tls
+	__attribute__((tls_model("initial-exec"))) LT_HIDDEN;
+
+/* record.c: the recording core. */
+void lt__init(void) LT_HIDDEN; /* idempotent; called lazily on first event */
+void lt__record_alloc(void *p, size_t size) LT_HIDDEN;
+void lt__record_free(void *p) LT_HIDDEN;
+void lt__record_realloc(void *old, void *p, size_t size, uint64_t epoch) LT_HIDDEN;
+void lt__record_marker(const char *name) LT_HIDDEN;
+void lt__modules_changed(void) LT_HIDDEN;
+void lt__finish(int exit_kind, int status) LT_HIDDEN; /* final flush */
+int lt__exec_prepare(const char *path) LT_HIDDEN; /* flush before exec */
+void lt__exec_failed(void) LT_HIDDEN;
+void lt__fork_prepare(void) LT_HIDDEN;
+void lt__fork_parent(void) LT_HIDDEN;
+void lt__fork_child(void) LT_HIDDEN;
+void lt__fork_done(pid_t child) LT_HIDDEN; /* from the fork() wrapper */
+extern int lt__exit_status LT_HIDDEN;
+
+/* stacks.c: stack capture and the shared stack table. */
+int lt__stacks_init(void) LT_HIDDEN;
+uint32_t lt__stack_capture_id(void) LT_HIDDEN; /* 0 = no stack */
+const uint64_t *lt__stack_frames(uint32_t id, uint32_t *depth) LT_HIDDEN;
+uint32_t lt__stack_count(void) LT_HIDDEN;
+uint64_t lt__stack_overflows(void) LT_HIDDEN;
+
+/* modules.c: the module map. */
+struct lt_modules_s;
+int lt__modules_snapshot(void) LT_HIDDEN; /* rebuild and publish; -errno */
+int lt__modules_contains(uint64_t addr) LT_HIDDEN;
+struct lt_modules_s *lt__modules_take(void) LT_HIDDEN; /* writer */
+size_t lt__modules_encode(struct lt_modules_s *m, uint8_t *out, size_t cap) LT_HIDDEN;
+void lt__modules_release(struct lt_modules_s *m) LT_HIDDEN;
+size_t lt__modules_size(const struct lt_modules_s *m) LT_HIDDEN;
+extern uintptr_t lt__self_lo LT_HIDDEN, lt__self_hi LT_HIDDEN;
+
+/* strings.c: an append-only arena for marker names and exec paths. */
+const char *lt__string_save(const char *s) LT_HIDDEN;
+
+/* writer.c: the writer thread and the file. */
+int lt__writer_open(int fork_child, const char *parent, uint64_t prefix,
+		    uint64_t fork_seq) LT_HIDDEN;
+int lt__writer_start(void) LT_HIDDEN;
+void lt__writer_wake(void) LT_HIDDEN;
+/* Asks the writer to drain every ring, flush, optionally write END, and
+ * stay paused until lt__writer_resume(). Returns the file size then. */
+uint64_t lt__writer_pause(int drain, int end_kind, int status) LT_HIDDEN;
+void lt__writer_resume(void) LT_HIDDEN;
+void lt__writer_stop(int end_kind, int status) LT_HIDDEN;
+void lt__writer_after_fork_child(void) LT_HIDDEN;
+const char *lt__writer_path(void) LT_HIDDEN;
+extern _Atomic uint32_t lt__writer_doorbell LT_HIDDEN;
+
+/* The registry of rings: a push-only linked list the writer walks. */
+extern _Atomic(lt_ring_t *) lt__rings LT_HIDDEN;
+lt_ring_t *lt__ring_acquire(void) LT_HIDDEN;
+
+#endif /* LT_SHIM_H */

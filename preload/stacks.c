@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/* Stack capture (libunwind, or frame pointers on request) and the shared
+ * insert-only table that gives each distinct stack a small id, so a stack
+ * is written to the trace once and referred to by id afterwards. */
+#define _GNU_SOURCE
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "shim.h"
+#include "sys.h"
+
+/*
+ * The table. Stacks live in an append-only arena; `slots` is an open-
+ * addressing hash index whose entries are stack ids (0 = empty), and
+ * `offsets[id]` locates a stack in the arena. Nothing is ever removed, so
+ * readers need no lock: an entry, once published in a slot, is immutable.
+ *
+ * Insertion: reserve arena space and an id (relaxed fetch_add: only
+ * uniqueness matters), write the entry and offsets[id], then publish the id
+ * with a release CAS on the empty slot. Lookups load slots with acquire,
+ * which pairs with that CAS, so the entry is complete when seen. Two threads
+ * inserting the same stack at once: one CAS wins, the loser finds the
+ * winner's entry equal and uses its id; the loser's arena space and id are
+ * wasted, harmlessly (the writer writes only ids that events use).
+ */
+#define LT_STACK_SLOTS (1u << 22) /* 4M slots, 16 MiB of address space */
+#define LT_STACK_MAX_IDS (3u << 20) /* stop inserting at 75% load */
+#define LT_STACK_ARENA (2ull << 30) /* 2 GiB reserved, touched as used */
+
+struct stack_entry {
+	uint64_t hash;
+	uint32_t depth;
+	uint32_t reserved;
+	uint64_t frames[];
+};
+
+static _Atomic uint32_t *slots;
+static uint64_t *offsets;
+static unsigned char *arena;
+static _Atomic uint64_t arena_top; /* relaxed: a bump pointer */
+static _Atomic uint32_t next_id = 1; /* relaxed: ids only need uniqueness */
+static _Atomic uint64_t overflows; /* relaxed: a statistic */
+
+int lt__stacks_init(void)
+{
+	if (lt__config.depth == 0)
+		return 0;
+	slots = lt__sys_map(LT_STACK_SLOTS * sizeof *slots);
+	offsets = lt__sys_map(LT_STACK_MAX_IDS * sizeof *offsets);
+	arena = lt__sys_map(LT_STACK_ARENA);
+	if (!slots || !offsets || !arena)
+		return -ENOMEM;
+	if (!lt__config.fp_unwind)
+		unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+	return 0;
+}
+
+uint32_t lt__stack_count(void)
+{
+	return atomic_load_explicit(&next_id, memory_order_relaxed) - 1;
+}
+
+uint64_t lt__stack_overflows(void)
+{
+	return atomic_load_explicit(&overflows, memory_order_relaxed);
+}
+
+const uint64_t *lt__stack_frames(uint32_t id, uint32_t *depth)
+{
+	const struct stack_entry *e = (const void *)(arena + offsets[id]);
+	*depth = e->depth;
+	return e->frames;
+}
+
+static inline uint64_t hash_frames(const uint64_t *f, int n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
+	for (int i = 0; i < n; i++) {
+		h ^= f[i];
+		h *= 0xbf58476d1ce4e5b9ull;
+		h ^= h >> 31;
+	}
+	return h;
+}
+
+/* Walks the frame-pointer chain. Reads stay between the current stack
+ * pointer and the top of this thread's stack, so a program built without
+ * frame pointers yields a short or odd stack, never a crash. */
+static int fp_backtrace(uint64_t *out, int max)
+{
+	uintptr_t lo = (uintptr_t)__builtin_frame_address(0);
+	uintptr_t hi = lt__tls.stack_hi;
+	if (!hi) {
+		pthread_attr_t attr;
+		void *addr;
+		size_t size;
+		if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+			if (pthread_attr_getstack(&attr, &addr, &size) == 0)
+				hi = (uintptr_t)addr + size;
+			pthread_attr_destroy(&attr);
+		}
+		if (!hi)
+			hi = lo + 65536;
+		lt__tls.stack_hi = hi;
+	}
+	int n = 0;
+	const uintptr_t *fp = __builtin_frame_address(0);
+	while (n < max) {
+		uintptr_t f = (uintptr_t)fp;
+		if (f < lo || f + 16 > hi || (f & 7))
+			break;
+		uintptr_t ret = fp[1];
+		if (ret < 4096)
+			break;
+		out[n++] = ret;
+		const uintptr_t *next = (const uintptr_t *)fp[0];
+		if ((uintptr_t)next <= f)
+			break;
+		fp = next;
+	}
+	return n;
+}
+
+/* Finds or inserts the stack; 0 when the table is full (counted). */
+static uint32_t intern(const uint64_t *frames, int depth)
+{
+	uint64_t h = hash_frames(frames, depth);
+	uint32_t mask = LT_STACK_SLOTS - 1;
+	uint32_t mine = 0; /* our reserved id, once we built an entry */
+	for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
+		/* Acquire pairs with the release CAS that published the id:
+		 * offsets[id] and the entry it points at are complete. */
+		uint32_t id = atomic_load_explicit(&slots[i], memory_order_acquire);
+		while (id == 0) {
+			if (!mine) {
+				mine = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
+				size_t bytes = sizeof(struct stack_entry) + (size_t)depth * 8;
+				uint64_t off = atomic_fetch_add_explicit(&arena_top, bytes,
+									 memory_order_relaxed);
+				if (mine >= LT_STACK_MAX_IDS || off + bytes > LT_STACK_ARENA) {
+					atomic_fetch_add_explicit(&overflows, 1, memory_order_relaxed);
+					return 0;
+				}
+				struct stack_entry *e = (void *)(arena + off);
+				e->hash = h;
+				e->depth = (uint32_t)depth;
+				memcpy(e->frames, frames, (size_t)depth * 8);
+				offsets[mine] = off;
+			}
+			/* Release publishes the entry and offsets[mine]. */
+			if (atomic_compare_exchange_strong_explicit(&slots[i], &id, mine,
+								    memory_order_release,
+								    memory_order_acquire)) {
+				for (int k = 0; k < depth; k++)
+					if (!lt__modules_contains(frames[k])) {
+						/* Code from a module loaded behind
+						 * dlopen's back (the loader's own
+						 * dlopen, for instance). */
+						lt__modules_snapshot();
+						break;
+					}
+				return mine;
+			}
+			/* Lost the race for this slot: id now holds the winner. */
+		}
+		const struct stack_entry *e = (const void *)(arena + offsets[id]);
+		if (e->hash == h && e->depth == (uint32_t)depth &&
+		    memcmp(e->frames, frames, (size_t)depth * 8) == 0)
+			return id;
+	}
+}
+
+uint32_t lt__stack_capture_id(void)
+{
+	int max = lt__config.depth;
+	if (max == 0)
+		return 0;
+	uint64_t frames[LT_MAX_DEPTH + 8];
+	int n;
+	if (lt__config.fp_unwind)
+		n = fp_backtrace(frames, max + 8);
+	else
+		n = unw_backtrace((void **)frames, max + 8);
+	/* Drop the shim's own frames (capture, record, the interposed
+	 * function): the first frame kept is the allocator's caller. */
+	int skip = 0;
+	while (skip < n && frames[skip] >= lt__self_lo && frames[skip] < lt__self_hi)
+		skip++;
+	n -= skip;
+	if (n > max)
+		n = max;
+	if (n <= 0)
+		return 0;
+	return intern(frames + skip, n);
+}

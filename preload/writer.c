@@ -1,0 +1,867 @@
+/* SPDX-License-Identifier: MIT */
+/* The writer thread: drains every ring, encodes events into blocks of the
+ * trace format (include/leaktrace/format.h), compresses them with zstd and
+ * writes the file. It never calls malloc and never takes a lock that an
+ * allocating thread may hold, so a producer waiting for ring space cannot
+ * deadlock it. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_customMem */
+#include <zstd.h>
+
+#include "leaktrace/codec.h"
+#include "shim.h"
+#include "sys.h"
+
+#define RAW_CAP (1u << 20) /* a block's raw payload; flushed at half */
+#define RAW_SLACK (64u << 10) /* room for the largest event group */
+#define FLUSH_NS (50u * 1000000u) /* data is at most this old on disk */
+#define EPOCH_NS (1000000u) /* the epoch advances at most this often */
+#define RSS_NS (100u * 1000000u) /* RSS sampling period */
+#define IDLE_SLEEP_NS (20u * 1000000u) /* sleep when nothing happens */
+#define BUSY_SLEEP_NS (1000000u) /* sleep between busy passes */
+#define STACK_BITS (3u << 20) /* = LT_STACK_MAX_IDS in stacks.c */
+
+_Atomic uint32_t lt__writer_doorbell; /* 1 while the writer sleeps */
+_Atomic uint64_t lt__signal_markers; /* snapshot signals received */
+
+static int fd = -1;
+static char path[PATH_MAX];
+static uint64_t start_ns; /* monotonic time of the trace's start */
+static uint64_t bytes_written;
+static int io_failed;
+
+/* Encoder state: writer-private (or owned by whoever holds the consumer
+ * role while the thread is not running; see consumer_claim()). */
+static uint8_t *raw; /* RAW_CAP + RAW_SLACK bytes */
+static size_t raw_len;
+static uint8_t *zbuf;
+static size_t zbuf_cap;
+static ZSTD_CCtx *zctx;
+static uint64_t block_seq = 1;
+static uint64_t prev_addr;
+static uint32_t cur_thread = UINT32_MAX;
+static uint8_t *stack_written; /* bitmap over stack ids */
+static uint64_t count_events, count_allocs, count_frees, count_stacks;
+static uint64_t markers_done;
+static uint64_t writer_epoch_enc; /* pseudo-thread 0's epoch in this block */
+static uint64_t writer_epoch_block;
+
+/* Control: requests from other threads (pause for fork/exec, stop at
+ * exit). Requesters serialise on ctl_lock, a spinlock that no allocating
+ * path ever takes. ctl_req and ctl_ack are futex words: the requester
+ * bumps ctl_req (release, publishing the request fields) and waits for
+ * ctl_ack to match (acquire, seeing the writer's results). */
+static _Atomic int ctl_lock;
+static _Atomic uint32_t ctl_req, ctl_ack;
+static _Atomic uint32_t resume_word; /* futex: bumped to let a pause end */
+static struct {
+	int stop; /* 1: exit the thread after serving */
+	int drain; /* drain all rings first */
+	int end_kind; /* >=0: write an END record */
+	int status;
+	uint64_t file_size; /* result */
+} req;
+
+/* 0 = no writer thread, 1 = thread running, 2 = a caller consumes inline
+ * because no thread exists. */
+static _Atomic int started;
+static pthread_t thread;
+
+/* ---- memory for zstd, from mmap (the shim never calls malloc) ---- */
+
+static void *zalloc(void *opaque, size_t size)
+{
+	(void)opaque;
+	size_t *p = lt__sys_map(size + 16);
+	if (!p)
+		return NULL;
+	p[0] = size + 16;
+	return (unsigned char *)p + 16;
+}
+
+static void zfree(void *opaque, void *ptr)
+{
+	(void)opaque;
+	if (!ptr)
+		return;
+	size_t *p = (size_t *)((unsigned char *)ptr - 16);
+	lt__sys_unmap(p, p[0]);
+}
+
+void lt__sys_warn(const char *a, const char *b, const char *c)
+{
+	char line[1024];
+	size_t n = 0;
+	const char *parts[] = {"leaktrace: ", a, b, c, "\n"};
+	for (size_t i = 0; i < 5; i++) {
+		if (!parts[i])
+			continue;
+		size_t l = strlen(parts[i]);
+		if (l > sizeof line - 1 - n)
+			l = sizeof line - 1 - n;
+		memcpy(line + n, parts[i], l);
+		n += l;
+	}
+	(void)!write(2, line, n);
+}
+
+static void io_error(int err)
+{
+	if (io_failed)
+		return;
+	io_failed = 1;
+	const char *name = strerrorname_np(err);
+	lt__sys_warn("cannot write trace ", path, name ? name : "");
+	lt__sys_warn("tracing stopped; the program continues", NULL, NULL);
+	atomic_store_explicit(&lt__state, LT_STATE_OFF, memory_order_relaxed);
+}
+
+/* ---- block encoding ---- */
+
+static void block_reset(void)
+{
+	raw_len = 0;
+	prev_addr = 0;
+	cur_thread = UINT32_MAX;
+	block_seq++;
+}
+
+static void flush_block(void)
+{
+	if (raw_len == 0)
+		return;
+	uint8_t *out = zbuf + LT_BLOCK_HEADER_LEN;
+	size_t stored = raw_len;
+	uint8_t codec = LT_CODEC_RAW;
+	if (zctx) {
+		size_t z = ZSTD_compress2(zctx, out, zbuf_cap - LT_BLOCK_HEADER_LEN, raw, raw_len);
+		if (!ZSTD_isError(z) && z < raw_len) {
+			stored = z;
+			codec = LT_CODEC_ZSTD;
+		}
+	}
+	if (codec == LT_CODEC_RAW)
+		memcpy(out, raw, raw_len);
+	lt_put_u32le(zbuf, LT_BLOCK_MAGIC);
+	lt_put_u32le(zbuf + 4, (uint32_t)stored);
+	lt_put_u32le(zbuf + 8, (uint32_t)raw_len);
+	zbuf[12] = codec;
+	zbuf[13] = zbuf[14] = zbuf[15] = 0;
+	lt_put_u32le(zbuf + 16, lt_checksum(out, stored));
+	if (!io_failed && fd >= 0) {
+		int rc = lt__sys_write_all(fd, zbuf, LT_BLOCK_HEADER_LEN + stored);
+		if (rc)
+			io_error(-rc);
+		else
+			bytes_written += LT_BLOCK_HEADER_LEN + stored;
+	}
+	block_reset();
+}
+
+/* Makes room for `need` more raw bytes, flushing the block if needed. */
+static inline uint8_t *room(size_t need)
+{
+	if (raw_len + need > RAW_CAP + RAW_SLACK || raw_len >= RAW_CAP)
+		flush_block();
+	return raw + raw_len;
+}
+
+/* Length-prefixed records: the length is written as a 4-byte padded
+ * LEB128 varint (valid LEB128, decodable by lt_get_uv) and patched. */
+static uint8_t *meta_begin(uint8_t type, size_t max_payload)
+{
+	uint8_t *p = room(5 + max_payload);
+	*p = type;
+	return p + 5;
+}
+
+static void meta_end(uint8_t *payload_start, uint8_t *payload_end)
+{
+	uint32_t len = (uint32_t)(payload_end - payload_start);
+	uint8_t *l = payload_start - 4;
+	l[0] = (uint8_t)(len | 0x80);
+	l[1] = (uint8_t)((len >> 7) | 0x80);
+	l[2] = (uint8_t)((len >> 14) | 0x80);
+	l[3] = (uint8_t)((len >> 21) & 0x7f);
+	raw_len = (size_t)(payload_end - raw);
+}
+
+static uint8_t *put_str(uint8_t *p, const char *s, size_t max)
+{
+	size_t n = strnlen(s, max);
+	p = lt_put_uv(p, n);
+	memcpy(p, s, n);
+	return p + n;
+}
+
+/* Switches the current thread and brings its epoch up to date in this
+ * block. Must be called right before writing a positioned record. */
+static void set_thread(uint32_t index, uint64_t *enc_epoch, uint64_t *enc_block,
+		       uint64_t epoch)
+{
+	uint8_t *p = room(3 * LT_UV_MAX);
+	if (cur_thread != index) {
+		*p++ = LT_REC_THREAD;
+		p = lt_put_uv(p, index);
+		cur_thread = index;
+	}
+	if (*enc_block != block_seq) {
+		*enc_block = block_seq;
+		*enc_epoch = 0;
+	}
+	if (epoch != *enc_epoch) {
+		*p++ = LT_REC_EPOCH;
+		p = lt_put_uv(p, epoch - *enc_epoch);
+		*enc_epoch = epoch;
+	}
+	raw_len = (size_t)(p - raw);
+}
+
+static void write_stack(uint32_t id)
+{
+	uint32_t depth;
+	const uint64_t *f = lt__stack_frames(id, &depth);
+	uint8_t *p = meta_begin(LT_REC_STACK, (depth + 2) * LT_UV_MAX);
+	uint8_t *s = p;
+	p = lt_put_uv(p, id);
+	p = lt_put_uv(p, depth);
+	for (uint32_t i = 0; i < depth; i++)
+		p = i == 0 ? lt_put_uv(p, f[0]) : lt_put_sv(p, (int64_t)(f[i] - f[i - 1]));
+	meta_end(s, p);
+	stack_written[id >> 3] |= (uint8_t)(1u << (id & 7));
+	count_stacks++;
+}
+
+static void write_time(uint64_t epoch, uint64_t now)
+{
+	uint8_t *p = meta_begin(LT_REC_TIME, 2 * LT_UV_MAX), *s = p;
+	p = lt_put_uv(p, epoch);
+	p = lt_put_uv(p, now - start_ns);
+	meta_end(s, p);
+}
+
+static void write_modules(struct lt_modules_s *m)
+{
+	size_t n = lt__modules_size(m);
+	if (n + 5 > RAW_CAP) {
+		lt__modules_release(m);
+		return; /* cannot happen with sane module counts */
+	}
+	uint8_t *p = meta_begin(LT_REC_MODULES, n), *s = p;
+	p += lt__modules_encode(m, p, n);
+	meta_end(s, p);
+	lt__modules_release(m);
+}
+
+/* Encodes one event from ring r. */
+static void encode_event(lt_ring_t *r, const lt_event_t *e)
+{
+	uint8_t *p, *s;
+	switch (e->kind) {
+	case LT_EV_EPOCH:
+		r->w_epoch = e->size;
+		return;
+	case LT_EV_ALLOC:
+	case LT_EV_REALLOC:
+		if (e->stack_id && !(stack_written[e->stack_id >> 3] & (1u << (e->stack_id & 7))))
+			write_stack(e->stack_id);
+		break;
+	default:
+		break;
+	}
+	set_thread(r->thread_index, &r->enc_epoch, &r->enc_block, r->w_epoch);
+	count_events++;
+	switch (e->kind) {
+	case LT_EV_ALLOC:
+		p = room(4 * LT_UV_MAX);
+		if (e->stack_id < LT_REC_ALLOC_SMALL_COUNT) {
+			*p++ = (uint8_t)(LT_REC_ALLOC_SMALL + e->stack_id);
+		} else {
+			*p++ = LT_REC_ALLOC;
+			p = lt_put_uv(p, e->stack_id);
+		}
+		p = lt_put_uv(p, e->size);
+		p = lt_put_uv(p, lt_addr_field(e->addr, prev_addr));
+		prev_addr = e->addr;
+		raw_len = (size_t)(p - raw);
+		count_allocs++;
+		break;
+	case LT_EV_FREE:
+		p = room(2 * LT_UV_MAX);
+		*p++ = LT_REC_FREE;
+		p = lt_put_uv(p, lt_addr_field(e->addr, prev_addr));
+		prev_addr = e->addr;
+		raw_len = (size_t)(p - raw);
+		count_frees++;
+		break;
+	case LT_EV_REALLOC:
+		p = room(5 * LT_UV_MAX);
+		*p++ = LT_REC_REALLOC;
+		p = lt_put_uv(p, e->stack_id);
+		p = lt_put_uv(p, e->size);
+		p = lt_put_uv(p, lt_addr_field(e->addr, prev_addr));
+		p = lt_put_uv(p, lt_addr_field(e->old_addr, e->addr));
+		prev_addr = e->addr;
+		raw_len = (size_t)(p - raw);
+		count_allocs++;
+		count_frees++;
+		break;
+	case LT_EV_THREAD_START:
+		p = meta_begin(LT_REC_THREAD_START, 3 * LT_UV_MAX), s = p;
+		p = lt_put_uv(p, r->thread_index);
+		p = lt_put_uv(p, e->size);
+		p = lt_put_uv(p, 0);
+		meta_end(s, p);
+		break;
+	case LT_EV_MARKER:
+		p = meta_begin(LT_REC_MARKER, LT_UV_MAX + 4096), s = p;
+		p = put_str(p, (const char *)(uintptr_t)e->addr, 4095);
+		meta_end(s, p);
+		break;
+	case LT_EV_EXEC:
+		p = meta_begin(LT_REC_EXEC, LT_UV_MAX + 4096), s = p;
+		p = put_str(p, (const char *)(uintptr_t)e->addr, 4095);
+		meta_end(s, p);
+		break;
+	case LT_EV_FORK:
+		p = meta_begin(LT_REC_FORK, 2 * LT_UV_MAX), s = p;
+		p = lt_put_uv(p, e->addr);
+		p = lt_put_uv(p, e->size);
+		meta_end(s, p);
+		break;
+	default:
+		count_events--;
+		break;
+	}
+}
+
+static void write_thread_end(lt_ring_t *r)
+{
+	set_thread(r->thread_index, &r->enc_epoch, &r->enc_block, r->w_epoch);
+	uint8_t *p = meta_begin(LT_REC_THREAD_END, LT_UV_MAX), *s = p;
+	p = lt_put_uv(p, r->thread_index);
+	meta_end(s, p);
+}
+
+/* Drains ring r up to r->snap_tail. Returns the number of events. */
+static uint64_t drain_ring(lt_ring_t *r)
+{
+	/* Relaxed: only the consumer (us) writes head. */
+	uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint64_t t = r->snap_tail;
+	for (uint64_t i = h; i != t; i++)
+		encode_event(r, &r->slots[i & (LT_RING_CAP - 1)]);
+	/* Release pairs with the producer's acquire of head: we are done
+	 * reading these slots before the producer may reuse them. */
+	if (t != h)
+		atomic_store_explicit(&r->head, t, memory_order_release);
+	return t - h;
+}
+
+/* Retires a ring whose thread is gone: one more drain, then it is free
+ * for the next new thread. */
+static void retire(lt_ring_t *r)
+{
+	/* Acquire pairs with the dead thread's last release of tail. */
+	r->snap_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	drain_ring(r);
+	write_thread_end(r);
+	/* Release pairs with the acquire CAS in lt__ring_acquire(): the next
+	 * owner sees head == tail. */
+	atomic_store_explicit(&r->state, LT_RING_FREE, memory_order_release);
+}
+
+/* One pass over all rings. Returns the number of events drained. */
+static uint64_t drain_pass(void)
+{
+	/* Acquire pairs with the release CAS linking new rings. */
+	lt_ring_t *first = atomic_load_explicit(&lt__rings, memory_order_acquire);
+	/* Read every tail first, then take the module map: a stack in an
+	 * event we drain may point into a module that its thread saw loaded,
+	 * and that map was published before the event (see format.h). */
+	for (lt_ring_t *r = first; r; r = r->next)
+		/* Acquire pairs with the producer's release of tail. */
+		r->snap_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	struct lt_modules_s *m = lt__modules_take();
+	if (m)
+		write_modules(m);
+	uint64_t total = 0;
+	for (lt_ring_t *r = first; r; r = r->next) {
+		uint32_t st = atomic_load_explicit(&r->state, memory_order_relaxed);
+		if (st == LT_RING_FREE)
+			continue;
+		uint64_t n = drain_ring(r);
+		total += n;
+		r->idle_passes = n ? 0 : r->idle_passes + 1;
+		if (st == LT_RING_DEAD) {
+			retire(r);
+		} else if (n == 0 && (st == LT_RING_EXITING || (r->idle_passes & 1023) == 1023)) {
+			if (lt__sys_thread_alive(lt__pid, r->tid) == -ESRCH)
+				retire(r);
+		}
+	}
+	return total;
+}
+
+static void write_signal_markers(void)
+{
+	/* Relaxed: a counter; markers are placed at this drain point. */
+	uint64_t n = atomic_load_explicit(&lt__signal_markers, memory_order_relaxed);
+	while (markers_done < n) {
+		markers_done++;
+		uint64_t ep = atomic_load_explicit(&lt__epoch, memory_order_relaxed);
+		set_thread(0, &writer_epoch_enc, &writer_epoch_block, ep);
+		char name[32] = "signal-";
+		char digits[24];
+		int k = 0;
+		uint64_t v = markers_done;
+		do
+			digits[k++] = (char)('0' + v % 10);
+		while (v /= 10);
+		size_t l = 7;
+		while (k)
+			name[l++] = digits[--k];
+		name[l] = 0;
+		uint8_t *p = meta_begin(LT_REC_MARKER, LT_UV_MAX + sizeof name), *s = p;
+		p = put_str(p, name, sizeof name);
+		meta_end(s, p);
+	}
+}
+
+static int statm_fd = -1;
+
+static void write_rss(uint64_t now)
+{
+	if (statm_fd < 0)
+		statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (statm_fd < 0)
+		return;
+	char buf[128];
+	ssize_t n = pread(statm_fd, buf, sizeof buf - 1, 0);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	const char *q = strchr(buf, ' ');
+	if (!q)
+		return;
+	uint64_t pages = strtoull(q + 1, NULL, 10);
+	uint8_t *p = meta_begin(LT_REC_RSS, 2 * LT_UV_MAX), *s = p;
+	p = lt_put_uv(p, now - start_ns);
+	p = lt_put_uv(p, pages * (uint64_t)sysconf(_SC_PAGESIZE));
+	meta_end(s, p);
+}
+
+static void write_end(int kind, int status)
+{
+	uint64_t now = lt__sys_now_ns();
+	uint8_t *p = meta_begin(LT_REC_END, 9 * LT_UV_MAX), *s = p;
+	p = lt_put_uv(p, (uint64_t)kind);
+	p = lt_put_uv(p, (uint64_t)(uint32_t)status);
+	p = lt_put_uv(p, count_events);
+	p = lt_put_uv(p, count_allocs);
+	p = lt_put_uv(p, count_frees);
+	p = lt_put_uv(p, count_stacks);
+	p = lt_put_uv(p, lt__stack_overflows());
+	p = lt_put_uv(p, now - start_ns);
+	p = lt_put_uv(p, bytes_written);
+	meta_end(s, p);
+}
+
+/* Serves a pause/stop request. Called by the consumer. */
+static void serve_request(void)
+{
+	if (req.drain) {
+		/* Everything published so far, including what the requester
+		 * pushed just before asking. */
+		while (drain_pass() != 0)
+			;
+		write_signal_markers();
+	}
+	if (req.end_kind >= 0)
+		write_end(req.end_kind, req.status);
+	flush_block();
+	req.file_size = LT_FILE_HEADER_LEN + bytes_written;
+}
+
+/* ---- the thread ---- */
+
+static uint64_t last_flush, last_epoch, last_rss;
+static uint64_t drained_since_epoch;
+
+/* One round of work; returns the number of events drained. */
+static uint64_t work_once(void)
+{
+	uint64_t now = lt__sys_now_ns();
+	if (now - last_epoch >= EPOCH_NS && drained_since_epoch) {
+		/* Relaxed: producers read the epoch relaxed too; coherence
+		 * of this single variable is all the ordering rule needs
+		 * (format.h, "Ordering"). */
+		uint64_t e = atomic_load_explicit(&lt__epoch, memory_order_relaxed) + 1;
+		atomic_store_explicit(&lt__epoch, e, memory_order_relaxed);
+		write_time(e, now);
+		last_epoch = now;
+		drained_since_epoch = 0;
+	}
+	uint64_t n = drain_pass();
+	drained_since_epoch += n;
+	write_signal_markers();
+	if (now - last_rss >= RSS_NS) {
+		write_rss(now);
+		last_rss = now;
+	}
+	if (raw_len && (now - last_flush >= FLUSH_NS || raw_len >= RAW_CAP / 2)) {
+		flush_block();
+		last_flush = now;
+	}
+	return n;
+}
+
+static void *writer_main(void *arg)
+{
+	(void)arg;
+	lt__tls.busy = 1; /* nothing this thread does is recorded */
+	prctl(PR_SET_NAME, "leaktrace", 0, 0, 0);
+	uint32_t served = atomic_load_explicit(&ctl_ack, memory_order_relaxed);
+	uint64_t idle = 0;
+	for (;;) {
+		/* Acquire pairs with the requester's release of ctl_req. */
+		uint32_t want = atomic_load_explicit(&ctl_req, memory_order_acquire);
+		if (want != served) {
+			serve_request();
+			int stop = req.stop;
+			uint32_t resume = atomic_load_explicit(&resume_word, memory_order_acquire);
+			served = want;
+			/* Release pairs with the requester's acquire: it sees
+			 * req.file_size and everything flushed. */
+			atomic_store_explicit(&ctl_ack, served, memory_order_release);
+			lt__sys_futex_wake(&ctl_ack);
+			if (stop)
+				return NULL;
+			/* Paused: the requester forks or execs now. */
+			while (atomic_load_explicit(&resume_word, memory_order_acquire) == resume)
+				lt__sys_futex_wait(&resume_word, resume, 0);
+			last_flush = lt__sys_now_ns();
+			continue;
+		}
+		uint64_t n = work_once();
+		idle = n ? 0 : idle + 1;
+		if (n < 256) {
+			/* Seq_cst store then the producers' load: a producer
+			 * that misses the flag still gets served within the
+			 * sleep timeout. */
+			atomic_store(&lt__writer_doorbell, 1);
+			lt__sys_futex_wait(&lt__writer_doorbell, 1,
+					   idle > 64 ? IDLE_SLEEP_NS : BUSY_SLEEP_NS);
+			atomic_store(&lt__writer_doorbell, 0);
+		}
+	}
+}
+
+void lt__writer_wake(void)
+{
+	if (atomic_load_explicit(&lt__writer_doorbell, memory_order_relaxed)) {
+		atomic_store_explicit(&lt__writer_doorbell, 0, memory_order_relaxed);
+		lt__sys_futex_wake(&lt__writer_doorbell);
+	}
+}
+
+int lt__writer_start(void)
+{
+	int expected = 0;
+	/* Acq/rel: the encoder state set up by lt__writer_open is visible
+	 * to the new thread (pthread_create also orders this). */
+	if (!atomic_compare_exchange_strong_explicit(&started, &expected, 1,
+						     memory_order_acq_rel,
+						     memory_order_relaxed))
+		return 0;
+	last_flush = last_epoch = last_rss = lt__sys_now_ns();
+	sigset_t all, old;
+	sigfillset(&all);
+	/* The thread starts with every signal blocked: the program's
+	 * signals must keep going to the program's threads. */
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&thread, NULL, writer_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		atomic_store_explicit(&started, 0, memory_order_release);
+		return -rc;
+	}
+	return 0;
+}
+
+static void ctl_lock_acquire(void)
+{
+	int expected = 0;
+	/* Acquire pairs with the release in ctl_lock_release. */
+	while (!atomic_compare_exchange_weak_explicit(&ctl_lock, &expected, 1,
+						      memory_order_acquire,
+						      memory_order_relaxed)) {
+		expected = 0;
+		sched_yield();
+	}
+}
+
+static void ctl_lock_release(void)
+{
+	atomic_store_explicit(&ctl_lock, 0, memory_order_release);
+}
+
+/* Sends a request to the writer thread and waits for it to be served, or
+ * serves it inline when no writer thread runs. Leaves ctl_lock held. */
+static uint64_t request(int stop, int drain, int end_kind, int status)
+{
+	ctl_lock_acquire();
+	req.stop = stop;
+	req.drain = drain;
+	req.end_kind = end_kind;
+	req.status = status;
+	int expected = 0;
+	/* No thread yet: become the consumer ourselves (state 2 keeps a
+	 * concurrent lt__writer_start from creating one meanwhile). */
+	if (atomic_compare_exchange_strong_explicit(&started, &expected, 2,
+						    memory_order_acquire,
+						    memory_order_relaxed)) {
+		serve_request();
+		atomic_store_explicit(&started, stop ? 2 : 0, memory_order_release);
+		return req.file_size;
+	}
+	if (expected == 2) /* stopped already */
+		return req.file_size;
+	/* Release publishes req to the writer's acquire of ctl_req. */
+	uint32_t want = atomic_fetch_add_explicit(&ctl_req, 1, memory_order_release) + 1;
+	atomic_store_explicit(&lt__writer_doorbell, 0, memory_order_relaxed);
+	lt__sys_futex_wake(&lt__writer_doorbell);
+	for (;;) {
+		/* Acquire pairs with the writer's release of ctl_ack. */
+		uint32_t ack = atomic_load_explicit(&ctl_ack, memory_order_acquire);
+		if (ack == want)
+			break;
+		lt__sys_futex_wait(&ctl_ack, ack, 10000000);
+	}
+	if (stop) {
+		pthread_join(thread, NULL);
+		atomic_store_explicit(&started, 2, memory_order_release);
+	}
+	return req.file_size;
+}
+
+uint64_t lt__writer_pause(int drain, int end_kind, int status)
+{
+	return request(0, drain, end_kind, status);
+}
+
+void lt__writer_resume(void)
+{
+	/* Release pairs with the writer's acquire in its pause loop. */
+	atomic_fetch_add_explicit(&resume_word, 1, memory_order_release);
+	lt__sys_futex_wake(&resume_word);
+	ctl_lock_release();
+}
+
+void lt__writer_stop(int end_kind, int status)
+{
+	request(1, 1, end_kind, status);
+	if (fd >= 0)
+		close(fd);
+	fd = -1;
+	ctl_lock_release();
+}
+
+const char *lt__writer_path(void)
+{
+	return path;
+}
+
+/* In a fork child: the writer thread does not exist here and the control
+ * words are copies of a handshake in progress; start from a clean slate
+ * but keep the encoder's knowledge of which stacks the parent's prefix
+ * already holds. */
+void lt__writer_after_fork_child(void)
+{
+	if (fd >= 0)
+		close(fd);
+	fd = -1;
+	if (statm_fd >= 0)
+		close(statm_fd);
+	statm_fd = -1;
+	atomic_store_explicit(&started, 0, memory_order_relaxed);
+	atomic_store_explicit(&ctl_lock, 0, memory_order_relaxed);
+	atomic_store_explicit(&ctl_req, 0, memory_order_relaxed);
+	atomic_store_explicit(&ctl_ack, 0, memory_order_relaxed);
+	atomic_store_explicit(&lt__writer_doorbell, 0, memory_order_relaxed);
+	bytes_written = 0;
+	io_failed = 0;
+	count_events = count_allocs = count_frees = count_stacks = 0;
+	markers_done = atomic_load_explicit(&lt__signal_markers, memory_order_relaxed);
+	block_reset();
+}
+
+/* ---- the file ---- */
+
+static size_t append(char *out, size_t n, size_t cap, const char *s)
+{
+	while (*s && n + 1 < cap)
+		out[n++] = *s++;
+	out[n] = 0;
+	return n;
+}
+
+static size_t append_uint(char *out, size_t n, size_t cap, uint64_t v)
+{
+	char d[24];
+	int k = 0;
+	do
+		d[k++] = (char)('0' + v % 10);
+	while (v /= 10);
+	while (k && n + 1 < cap)
+		out[n++] = d[--k];
+	out[n] = 0;
+	return n;
+}
+
+/* Expands LEAKTRACE_OUTPUT: %p pid, %e executable name, %% a percent;
+ * relative paths are made absolute so a fork child can name its parent's
+ * trace unambiguously. */
+static void expand_path(char *out, size_t cap, const char *exe_name)
+{
+	size_t n = 0;
+	const char *pat = lt__config.output_pattern;
+	out[0] = 0;
+	if (pat[0] != '/' && getcwd(out, cap - 2)) {
+		n = strlen(out);
+		if (n && out[n - 1] != '/')
+			out[n++] = '/';
+		out[n] = 0;
+	}
+	for (const char *s = pat; *s && n + 1 < cap; s++) {
+		if (s[0] == '%' && s[1] == 'p') {
+			n = append_uint(out, n, cap, (uint64_t)getpid());
+			s++;
+		} else if (s[0] == '%' && s[1] == 'e') {
+			n = append(out, n, cap, exe_name);
+			s++;
+		} else if (s[0] == '%' && s[1] == '%') {
+			out[n++] = '%';
+			s++;
+		} else {
+			out[n++] = *s;
+		}
+	}
+	out[n] = 0;
+}
+
+static int open_trace_file(void)
+{
+	char exe[PATH_MAX];
+	ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[l > 0 ? l : 0] = 0;
+	const char *base = strrchr(exe, '/');
+	base = base ? base + 1 : exe;
+	char want[PATH_MAX];
+	expand_path(want, sizeof want, *base ? base : "unknown");
+	/* A re-exec of the same program keeps its pid: number the
+	 * collisions rather than overwrite or give up. */
+	for (int attempt = 0; attempt < 100; attempt++) {
+		size_t n = append(path, 0, sizeof path, want);
+		if (attempt) {
+			n = append(path, n, sizeof path, ".");
+			append_uint(path, n, sizeof path, (uint64_t)attempt);
+		}
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+	}
+	int err = errno;
+	const char *name = strerrorname_np(err);
+	lt__sys_warn("cannot create trace file ", want, "");
+	lt__sys_warn("reason: ", name ? name : "unknown error", "; running untraced");
+	return -err;
+}
+
+static void write_process(int fork_child, const char *parent, uint64_t prefix, uint64_t seq)
+{
+	char exe[PATH_MAX];
+	ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[l > 0 ? l : 0] = 0;
+	/* The command line, NUL-separated, read without stdio. */
+	static char cmdline[65536];
+	ssize_t cl = 0;
+	int cfd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (cfd >= 0) {
+		ssize_t got;
+		while (cl < (ssize_t)sizeof cmdline - 1 &&
+		       (got = read(cfd, cmdline + cl, sizeof cmdline - 1 - (size_t)cl)) > 0)
+			cl += got;
+		close(cfd);
+	}
+	uint64_t argc = 0;
+	for (ssize_t i = 0; i < cl; i++)
+		argc += cmdline[i] == 0;
+	uint8_t *p = meta_begin(LT_REC_PROCESS, (size_t)cl + 2 * PATH_MAX + 16 * LT_UV_MAX);
+	uint8_t *s = p;
+	p = lt_put_uv(p, (uint64_t)getpid());
+	p = lt_put_uv(p, (uint64_t)getppid());
+	p = lt_put_uv(p, lt__sys_unix_ns());
+	p = put_str(p, exe, PATH_MAX);
+	p = lt_put_uv(p, argc);
+	for (ssize_t i = 0, k = 0; k < (ssize_t)argc; k++) {
+		size_t n = strlen(cmdline + i);
+		p = put_str(p, cmdline + i, n);
+		i += (ssize_t)n + 1;
+	}
+	uint64_t flags = (fork_child ? LT_PROC_FORK_CHILD : 0) |
+			 (lt__config.fp_unwind ? LT_PROC_FP_UNWIND : 0) |
+			 (lt__config.depth == 0 ? LT_PROC_NO_STACKS : 0);
+	p = lt_put_uv(p, flags);
+	p = put_str(p, parent ? parent : "", PATH_MAX);
+	p = lt_put_uv(p, prefix);
+	p = lt_put_uv(p, seq);
+	meta_end(s, p);
+}
+
+int lt__writer_open(int fork_child, const char *parent, uint64_t prefix, uint64_t seq)
+{
+	if (!raw) {
+		raw = lt__sys_map(RAW_CAP + RAW_SLACK);
+		zbuf_cap = ZSTD_compressBound(RAW_CAP + RAW_SLACK) + LT_BLOCK_HEADER_LEN;
+		zbuf = lt__sys_map(zbuf_cap);
+		stack_written = lt__sys_map(STACK_BITS / 8);
+		if (!raw || !zbuf || !stack_written)
+			return -ENOMEM;
+		if (lt__config.zstd_level > 0) {
+			ZSTD_customMem mem = {zalloc, zfree, NULL};
+			zctx = ZSTD_createCCtx_advanced(mem);
+			if (zctx)
+				ZSTD_CCtx_setParameter(zctx, ZSTD_c_compressionLevel,
+						       lt__config.zstd_level);
+		}
+		start_ns = lt__sys_now_ns();
+	}
+	int rc = open_trace_file();
+	if (rc)
+		return rc;
+	uint8_t header[LT_FILE_HEADER_LEN] = {0};
+	memcpy(header, LT_FILE_MAGIC, LT_FILE_MAGIC_LEN);
+	header[8] = LT_FORMAT_MAJOR;
+	header[10] = LT_FORMAT_MINOR;
+	rc = lt__sys_write_all(fd, header, sizeof header);
+	if (rc) {
+		io_error(-rc);
+		return rc;
+	}
+	block_reset();
+	write_process(fork_child, parent, prefix, seq);
+	return 0;
+}
