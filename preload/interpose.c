@@ -478,3 +478,17 @@ LT_EXPORT int lt_snapshot_marker(const char *name)
 	lt__record_marker(name);
 	return atomic_load_explicit(&lt__state, memory_order_relaxed) == LT_STATE_OFF ? -1 : 0;
 }
+
+/* The constructor starts the writer thread once libc is fully up; events
+ * recorded before (libraries initialised ahead of us) wait in the rings.
+ * It lives here, not in record.c, so a unit test can link the recording
+ * core without starting to trace itself. */
+__attribute__((constructor)) static void lt_constructor(void)
+{
+	lt__init();
+	if (atomic_load_explicit(&lt__state, memory_order_relaxed) == LT_STATE_ACTIVE) {
+		lt__tls.busy++;
+		lt__writer_start();
+		lt__tls.busy--;
+	}
+}

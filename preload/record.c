@@ -171,18 +171,6 @@ void lt__init(void)
 	lt__tls.busy--;
 }
 
-/* The constructor starts the writer thread once libc is fully up; events
- * recorded before (libraries initialised ahead of us) wait in the rings. */
-__attribute__((constructor)) static void lt_constructor(void)
-{
-	lt__init();
-	if (atomic_load_explicit(&lt__state, memory_order_relaxed) == LT_STATE_ACTIVE) {
-		lt__tls.busy++;
-		lt__writer_start();
-		lt__tls.busy--;
-	}
-}
-
 lt_ring_t *lt__ring_acquire(void)
 {
 	lt_ring_t *r;
