@@ -116,8 +116,10 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *arg)
 	p += bid_len;
 	c->m->used = (size_t)(p - c->m->data);
 	c->count++;
+	/* Our own range is set once, by the snapshot lt__init() takes before
+	 * tracing starts (published by its release of lt__state). */
 	uintptr_t self = (uintptr_t)&lt__modules_snapshot;
-	if (self >= lo && self < hi) {
+	if (!lt__self_hi && self >= lo && self < hi) {
 		lt__self_lo = lo;
 		lt__self_hi = hi;
 	}

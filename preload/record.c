@@ -163,9 +163,10 @@ void lt__init(void)
 			sigaction(lt__config.snapshot_signal, &sa, NULL);
 		}
 	}
-	/* Relaxed: published by the release store of init_phase below. */
+	/* Release pairs with the acquire load in enter(): a thread that sees
+	 * ACTIVE sees the tables, the file and our own address range set. */
 	atomic_store_explicit(&lt__state, ok ? LT_STATE_ACTIVE : LT_STATE_OFF,
-			      memory_order_relaxed);
+			      memory_order_release);
 	atomic_store_explicit(&init_phase, 2, memory_order_release);
 	errno = saved;
 	lt__tls.busy--;
@@ -277,7 +278,9 @@ static lt_ring_t *enter(void)
 {
 	if (LT_UNLIKELY(lt__tls.busy))
 		return NULL;
-	int st = atomic_load_explicit(&lt__state, memory_order_relaxed);
+	/* Acquire pairs with the release store that made the state ACTIVE
+	 * (free on x86: a plain load). */
+	int st = atomic_load_explicit(&lt__state, memory_order_acquire);
 	if (LT_UNLIKELY(st != LT_STATE_ACTIVE)) {
 		if (st == LT_STATE_UNINIT) {
 			lt__init();
@@ -287,7 +290,7 @@ static lt_ring_t *enter(void)
 			/* A fork child's first event: open its own trace. */
 			if (lt__writer_open(1, parent_path, child_prefix, child_fork_seq) == 0) {
 				atomic_store_explicit(&lt__state, LT_STATE_ACTIVE,
-						      memory_order_relaxed);
+						      memory_order_release);
 				lt__writer_start();
 			} else {
 				atomic_store_explicit(&lt__state, LT_STATE_OFF,

@@ -17,10 +17,11 @@
 #define LT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define LT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-/* Global tracing state, read on every event (relaxed: a stale value only
- * delays noticing a state change by one event, and every transition that
- * matters for correctness is also synchronised through the writer
- * handshake in writer.c). */
+/* Global tracing state, read on every event. Becoming ACTIVE is a release
+ * store that the acquire load on the event path pairs with; other reads
+ * are relaxed, where a stale value only delays noticing a state change by
+ * one event (transitions that matter for correctness also go through the
+ * writer handshake in writer.c). */
 enum lt_state {
 	LT_STATE_UNINIT = 0, /* nothing set up yet */
 	LT_STATE_ACTIVE, /* recording */
@@ -76,6 +77,7 @@ extern int lt__exit_status LT_HIDDEN;
 /* stacks.c: stack capture and the shared stack table. */
 int lt__stacks_init(void) LT_HIDDEN;
 uint32_t lt__stack_capture_id(void) LT_HIDDEN; /* 0 = no stack */
+uint32_t lt__stack_intern(const uint64_t *frames, int depth) LT_HIDDEN;
 const uint64_t *lt__stack_frames(uint32_t id, uint32_t *depth) LT_HIDDEN;
 uint32_t lt__stack_count(void) LT_HIDDEN;
 uint64_t lt__stack_overflows(void) LT_HIDDEN;

@@ -125,7 +125,7 @@ static int fp_backtrace(uint64_t *out, int max)
 }
 
 /* Finds or inserts the stack; 0 when the table is full (counted). */
-static uint32_t intern(const uint64_t *frames, int depth)
+uint32_t lt__stack_intern(const uint64_t *frames, int depth)
 {
 	uint64_t h = hash_frames(frames, depth);
 	uint32_t mask = LT_STACK_SLOTS - 1;
@@ -194,5 +194,5 @@ uint32_t lt__stack_capture_id(void)
 		n = max;
 	if (n <= 0)
 		return 0;
-	return intern(frames + skip, n);
+	return lt__stack_intern(frames + skip, n);
 }
