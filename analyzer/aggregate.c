@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* Per-call-site counters, including each site's share of the global peak
+ * kept lazily at O(1) per event (see lt__site_t). */
+#include "aggregate.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+long lt__agg_site(lt__agg_t *agg, uint64_t stack_id)
+{
+	lt__site_t *s;
+	HASH_FIND(hh, agg->by_id, &stack_id, sizeof stack_id, s);
+	if (s)
+		return s->index;
+	if (agg->nsites == agg->cap) {
+		uint32_t ncap = agg->cap ? agg->cap * 2 : 256;
+		if (ncap <= agg->cap)
+			return -ENOMEM;
+		lt__site_t **v = realloc(agg->sites, (size_t)ncap * sizeof *v);
+		if (!v)
+			return -ENOMEM;
+		agg->sites = v;
+		agg->cap = ncap;
+	}
+	s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	s->stack_id = stack_id;
+	s->index = agg->nsites;
+	s->modmap = -1;
+	s->mod_gen = agg->peak_gen; /* it held nothing at the last peak */
+	HASH_ADD(hh, agg->by_id, stack_id, sizeof s->stack_id, s);
+	agg->sites[agg->nsites] = s;
+	return agg->nsites++;
+}
+
+int lt__agg_set_stack(lt__agg_t *agg, uint64_t stack_id, uint32_t depth,
+		      const uint64_t *frames, long modmap)
+{
+	long i = lt__agg_site(agg, stack_id);
+	if (i < 0)
+		return (int)i;
+	lt__site_t *s = agg->sites[i];
+	uint64_t *f = NULL;
+	if (depth) {
+		f = malloc(depth * sizeof *f);
+		if (!f)
+			return -ENOMEM;
+		memcpy(f, frames, depth * sizeof *f);
+	}
+	free(s->frames); /* a stack id written twice: the last one wins */
+	s->frames = f;
+	s->depth = depth;
+	s->modmap = modmap;
+	return 0;
+}
+
+/* Saves the site's live values if a global peak happened since its last
+ * change; must precede every change of live_bytes/live_blocks. */
+static void touch(lt__agg_t *agg, lt__site_t *s)
+{
+	if (s->mod_gen != agg->peak_gen) {
+		s->saved_peak_bytes = s->live_bytes;
+		s->saved_peak_blocks = s->live_blocks;
+		s->mod_gen = agg->peak_gen;
+	}
+}
+
+void lt__agg_alloc(lt__agg_t *agg, uint32_t site, uint64_t size)
+{
+	lt__site_t *s = agg->sites[site];
+	touch(agg, s);
+	s->allocations++;
+	s->bytes_allocated += size;
+	s->live_blocks++;
+	s->live_bytes += size;
+	if (s->live_bytes > s->max_live_bytes)
+		s->max_live_bytes = s->live_bytes;
+}
+
+void lt__agg_drop(lt__agg_t *agg, uint32_t site, uint64_t size)
+{
+	lt__site_t *s = agg->sites[site];
+	touch(agg, s);
+	s->live_blocks--;
+	s->live_bytes -= size;
+}
+
+void lt__agg_free(lt__agg_t *agg, uint32_t site, uint64_t size, bool temporary)
+{
+	lt__agg_drop(agg, site, size);
+	agg->sites[site]->frees++;
+	if (temporary)
+		agg->sites[site]->temporary++;
+}
+
+void lt__agg_at_peak(const lt__agg_t *agg, const lt__site_t *s,
+		     uint64_t *bytes, uint64_t *blocks)
+{
+	if (s->mod_gen != agg->peak_gen) {
+		*bytes = s->live_bytes; /* unchanged since the last peak */
+		*blocks = s->live_blocks;
+	} else {
+		*bytes = s->saved_peak_bytes;
+		*blocks = s->saved_peak_blocks;
+	}
+}
+
+void lt__agg_free_all(lt__agg_t *agg)
+{
+	HASH_CLEAR(hh, agg->by_id);
+	for (uint32_t i = 0; i < agg->nsites; i++) {
+		free(agg->sites[i]->frames);
+		free(agg->sites[i]);
+	}
+	free(agg->sites);
+	memset(agg, 0, sizeof *agg);
+}

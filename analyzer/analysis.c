@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/* The decode -> merge -> replay pipeline (see analysis.h). */
+#include "analysis.h"
+
+#include <string.h>
+
+int lt__analysis_open(lt__analysis_t *a, const char *path, FILE *f,
+		      const lt__merge_opts_t *mopts)
+{
+	memset(a, 0, sizeof *a);
+	lt__decode_opts_t dopts = {.follow_parent = true};
+	int rc = f ? lt__decoder_open_stream(&a->dec, f, path, NULL, &dopts)
+		   : lt__decoder_open(&a->dec, path, &dopts);
+	if (rc)
+		return rc;
+	rc = lt__replay_new(&a->replay);
+	if (rc)
+		return rc;
+	return lt__merge_new(&a->merge, a->dec, lt__replay_is_live, a->replay, mopts);
+}
+
+int lt__analysis_step(lt__analysis_t *a, lt__merged_t *item)
+{
+	int rc = lt__merge_next(a->merge, item);
+	if (rc != 1)
+		return rc;
+	rc = lt__replay_apply(a->replay, item);
+	return rc ? rc : 1;
+}
+
+int lt__analysis_run(lt__analysis_t *a,
+		     void (*progress)(void *ctx, uint64_t done, uint64_t total),
+		     void *ctx)
+{
+	lt__merged_t item;
+	int rc;
+	uint64_t n = 0;
+	while ((rc = lt__analysis_step(a, &item)) == 1) {
+		if (progress && (++n & 0xfffff) == 0)
+			progress(ctx, lt__decoder_position(a->dec),
+				 lt__decoder_size(a->dec));
+	}
+	return rc;
+}
+
+void lt__analysis_close(lt__analysis_t *a)
+{
+	lt__merge_free(a->merge);
+	lt__replay_free(a->replay);
+	lt__decoder_close(a->dec);
+	memset(a, 0, sizeof *a);
+}

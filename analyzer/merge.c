@@ -1,0 +1,538 @@
+/* SPDX-License-Identifier: MIT */
+/* Merge of per-thread streams into replay order. Each thread's events are
+ * queued in program order; the next event is the oldest (by epoch, then
+ * file position) that the causal rule lets through, and events that can
+ * never be resolved are forced out so the replay always progresses. */
+#define _GNU_SOURCE
+#include "merge.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#define LT__DEFAULT_WINDOW 2 /* epochs (~ms): the writer's drain skew */
+#define LT__DEFAULT_MAX_BUFFERED (1u << 20) /* ~80 MiB of queued events */
+#define LT__STARVE_BATCH 256 /* events read ahead when every head is blocked */
+#define LT__STALE_EPOCHS 32 /* a thread silent this long is idle, not late */
+#define LT__GATE_EVERY 64 /* records read between recomputations of the gate */
+
+/* One thread's stream: a ring of queued events, free-running indexes
+ * (count = tail - head, slot = index & (cap - 1)). */
+struct lt__mthread {
+	uint64_t index; /* the thread index of the trace */
+	lt__event_t *q;
+	uint64_t head, tail, cap;
+	long heap_pos; /* position in the merge's heap, -1 when empty */
+	uint64_t frontier; /* epoch of its last record read from the file */
+	long active_pos; /* position in the merge's active list, -1 if ended */
+	UT_hash_handle hh;
+};
+
+struct lt__merge_s {
+	lt__decoder_t *dec;
+	lt__is_live_fn is_live;
+	void *ctx;
+	lt__merge_opts_t opts;
+
+	struct lt__mthread *threads; /* uthash by index */
+	struct lt__mthread *cur; /* thread of the last decoded record */
+	uint64_t cur_index;
+
+	/* Min-heap of threads with queued events, by (head epoch, head seq). */
+	struct lt__mthread **heap;
+	size_t nheap, heap_cap;
+	struct lt__mthread **popped; /* scratch for pick() */
+
+	/* Threads that have not ended. The gate is the smallest frontier
+	 * among those not idle: an event at an epoch below the gate cannot be
+	 * preceded by one not yet read (epochs only grow per thread). gate is
+	 * a lower bound of that, recomputed when it holds an event back. */
+	struct lt__mthread **active;
+	size_t nactive, active_cap;
+	uint64_t gate, reads_since_gate;
+
+	uint64_t buffered, max_seen, seq, starve_until;
+	bool eof, barrier;
+	lt__record_t segment; /* the SEGMENT record held during a barrier */
+	char *last_str; /* string of the last emitted event, freed next call */
+	lt__merge_stats_t stats;
+};
+
+/* ---- heap ------------------------------------------------------------ */
+
+static const lt__event_t *front(const struct lt__mthread *t)
+{
+	return &t->q[t->head & (t->cap - 1)];
+}
+
+static bool before(const struct lt__mthread *a, const struct lt__mthread *b)
+{
+	const lt__event_t *x = front(a), *y = front(b);
+	return x->epoch < y->epoch || (x->epoch == y->epoch && x->seq < y->seq);
+}
+
+static void heap_set(lt__merge_t *m, size_t i, struct lt__mthread *t)
+{
+	m->heap[i] = t;
+	t->heap_pos = (long)i;
+}
+
+static void sift_up(lt__merge_t *m, size_t i)
+{
+	struct lt__mthread *t = m->heap[i];
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (!before(t, m->heap[parent]))
+			break;
+		heap_set(m, i, m->heap[parent]);
+		i = parent;
+	}
+	heap_set(m, i, t);
+}
+
+static void sift_down(lt__merge_t *m, size_t i)
+{
+	struct lt__mthread *t = m->heap[i];
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, min = i;
+		struct lt__mthread *best = t;
+		if (l < m->nheap && before(m->heap[l], best)) {
+			min = l;
+			best = m->heap[l];
+		}
+		if (r < m->nheap && before(m->heap[r], best)) {
+			min = r;
+			best = m->heap[r];
+		}
+		if (min == i)
+			break;
+		heap_set(m, i, best);
+		i = min;
+	}
+	heap_set(m, i, t);
+}
+
+static int heap_push(lt__merge_t *m, struct lt__mthread *t)
+{
+	if (m->nheap == m->heap_cap) {
+		size_t ncap = m->heap_cap ? m->heap_cap * 2 : 16;
+		struct lt__mthread **h = realloc(m->heap, ncap * sizeof *h);
+		if (!h)
+			return -ENOMEM;
+		m->heap = h;
+		struct lt__mthread **p = realloc(m->popped, ncap * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		m->popped = p;
+		m->heap_cap = ncap;
+	}
+	m->heap[m->nheap] = t;
+	sift_up(m, m->nheap++);
+	return 0;
+}
+
+static struct lt__mthread *heap_pop(lt__merge_t *m)
+{
+	struct lt__mthread *top = m->heap[0];
+	top->heap_pos = -1;
+	if (--m->nheap > 0) {
+		m->heap[0] = m->heap[m->nheap];
+		sift_down(m, 0);
+	}
+	return top;
+}
+
+/* ---- queues ---------------------------------------------------------- */
+
+static struct lt__mthread *thread_get(lt__merge_t *m, uint64_t index)
+{
+	if (m->cur && m->cur_index == index)
+		return m->cur;
+	struct lt__mthread *t;
+	HASH_FIND(hh, m->threads, &index, sizeof index, t);
+	if (!t) {
+		t = calloc(1, sizeof *t);
+		if (!t)
+			return NULL;
+		t->index = index;
+		t->heap_pos = -1;
+		t->active_pos = -1;
+		HASH_ADD(hh, m->threads, index, sizeof t->index, t);
+		m->stats.threads++;
+		if (m->nactive == m->active_cap) {
+			size_t ncap = m->active_cap ? m->active_cap * 2 : 16;
+			struct lt__mthread **a = realloc(m->active, ncap * sizeof *a);
+			if (!a)
+				return NULL;
+			m->active = a;
+			m->active_cap = ncap;
+		}
+		t->active_pos = (long)m->nactive;
+		m->active[m->nactive++] = t;
+	}
+	m->cur = t;
+	m->cur_index = index;
+	return t;
+}
+
+/* Appends ev to its thread's queue. Returns 0 or -ENOMEM. */
+static int enqueue(lt__merge_t *m, const lt__event_t *ev)
+{
+	struct lt__mthread *t = thread_get(m, ev->thread);
+	if (!t)
+		return -ENOMEM;
+	if (t->tail - t->head == t->cap) {
+		uint64_t ncap = t->cap ? t->cap * 2 : 64;
+		lt__event_t *q = malloc(ncap * sizeof *q);
+		if (!q)
+			return -ENOMEM;
+		for (uint64_t i = t->head; i != t->tail; i++)
+			q[i - t->head] = t->q[i & (t->cap - 1)];
+		free(t->q);
+		t->q = q;
+		t->tail -= t->head;
+		t->head = 0;
+		t->cap = ncap;
+	}
+	t->q[t->tail++ & (t->cap - 1)] = *ev;
+	if (t->tail - t->head == 1) {
+		int rc = heap_push(m, t);
+		if (rc)
+			return rc;
+	}
+	if (++m->buffered > m->stats.max_buffered)
+		m->stats.max_buffered = m->buffered;
+	return 0;
+}
+
+/* Removes the front event of t (which is in the heap) into *ev. */
+static void dequeue(lt__merge_t *m, struct lt__mthread *t, lt__event_t *ev)
+{
+	*ev = t->q[t->head++ & (t->cap - 1)];
+	m->buffered--;
+	if (t->head == t->tail) {
+		if (t->heap_pos >= 0) {
+			size_t i = (size_t)t->heap_pos;
+			struct lt__mthread *last = m->heap[--m->nheap];
+			t->heap_pos = -1;
+			if (last != t) {
+				heap_set(m, i, last);
+				sift_down(m, i);
+				sift_up(m, (size_t)last->heap_pos);
+			}
+		}
+	} else if (t->heap_pos >= 0) {
+		sift_down(m, (size_t)t->heap_pos);
+	}
+}
+
+/* ---- reading --------------------------------------------------------- */
+
+/* Notes that thread index read a record at epoch. Returns 0 or -ENOMEM. */
+static int saw(lt__merge_t *m, uint64_t index, uint64_t epoch)
+{
+	bool known = m->stats.threads > 0;
+	uint64_t before = m->stats.threads;
+	struct lt__mthread *t = thread_get(m, index);
+	if (!t)
+		return -ENOMEM;
+	if (epoch > t->frontier || m->stats.threads != before)
+		t->frontier = epoch;
+	if (m->stats.threads != before && (!known || epoch < m->gate))
+		m->gate = epoch; /* a new thread may hold back the others */
+	if (epoch > m->max_seen)
+		m->max_seen = epoch;
+	return 0;
+}
+
+static void thread_ended(lt__merge_t *m, uint64_t index)
+{
+	struct lt__mthread *t;
+	HASH_FIND(hh, m->threads, &index, sizeof index, t);
+	if (!t || t->active_pos < 0)
+		return;
+	struct lt__mthread *last = m->active[--m->nactive];
+	m->active[t->active_pos] = last;
+	last->active_pos = t->active_pos;
+	t->active_pos = -1;
+}
+
+static void recompute_gate(lt__merge_t *m)
+{
+	uint64_t gate = UINT64_MAX;
+	for (size_t i = 0; i < m->nactive; i++) {
+		uint64_t f = m->active[i]->frontier;
+		if (m->max_seen - f <= LT__STALE_EPOCHS && f < gate)
+			gate = f;
+	}
+	m->gate = gate;
+	m->reads_since_gate = 0;
+}
+
+static char *copy_str(lt__str_t s)
+{
+	return strndup(s.ptr ? s.ptr : "", s.len);
+}
+
+/* Reads one record from the decoder. Metadata is handed to the caller
+ * (returns 1 with *out filled); events and positioned records are queued
+ * (returns 0). Returns 0 at EOF too (setting m->eof), or a negative
+ * errno. */
+static int read_record(lt__merge_t *m, lt__merged_t *out)
+{
+	lt__record_t r;
+	int rc = lt__decoder_next(m->dec, &r);
+	if (rc < 0)
+		return rc;
+	if (rc == 0) {
+		m->eof = true;
+		return 0;
+	}
+	lt__event_t ev = {.type = r.type, .thread = r.thread, .epoch = r.epoch};
+	m->reads_since_gate++;
+	switch (r.type) {
+	case LT_REC_ALLOC:
+	case LT_REC_FREE:
+	case LT_REC_REALLOC:
+		ev.stack_id = r.u.ev.stack_id;
+		ev.size = r.u.ev.size;
+		ev.addr = r.u.ev.addr;
+		ev.old_addr = r.u.ev.old_addr;
+		break;
+	case LT_REC_MARKER:
+	case LT_REC_EXEC:
+		ev.str = copy_str(r.type == LT_REC_MARKER ? r.u.marker : r.u.exec);
+		if (!ev.str)
+			return -ENOMEM;
+		break;
+	case LT_REC_FORK:
+		ev.addr = r.u.fork.child_pid;
+		ev.size = r.u.fork.fork_seq;
+		break;
+	case LT_REC_THREAD_START:
+		ev.addr = r.u.thread_start.thread;
+		ev.size = r.u.thread_start.os_tid;
+		ev.old_addr = r.u.thread_start.creator_plus1;
+		break;
+	case LT_REC_THREAD_END:
+		ev.addr = r.u.thread_end.thread;
+		thread_ended(m, r.u.thread_end.thread);
+		break;
+	case LT_REC_THREAD:
+	case LT_REC_EPOCH:
+		return saw(m, r.thread, r.epoch);
+	case LT__REC_BLOCK:
+		return 0;
+	case LT__REC_SEGMENT:
+		/* Everything before the switch happened before everything
+		 * after it: drain the queues first (see lt__merge_next). */
+		m->barrier = true;
+		m->segment = r;
+		return 0;
+	default:
+		out->is_event = false;
+		out->rec = r;
+		return 1;
+	}
+	rc = saw(m, r.thread, r.epoch);
+	if (rc) {
+		free(ev.str);
+		return rc;
+	}
+	ev.seq = m->seq++;
+	rc = enqueue(m, &ev);
+	if (rc)
+		free(ev.str);
+	return rc;
+}
+
+/* ---- choosing -------------------------------------------------------- */
+
+/* True when the causal rule says ev must wait for another thread. */
+static bool blocked(const lt__merge_t *m, const lt__event_t *ev)
+{
+	switch (ev->type) {
+	case LT_REC_ALLOC:
+		return m->is_live(m->ctx, ev->addr);
+	case LT_REC_FREE:
+		return !m->is_live(m->ctx, ev->addr);
+	case LT_REC_REALLOC:
+		if (!m->is_live(m->ctx, ev->old_addr))
+			return true;
+		return ev->addr != ev->old_addr && m->is_live(m->ctx, ev->addr);
+	default:
+		return false;
+	}
+}
+
+#define LT__CONFLICT_SCAN 64 /* heads compared for a same-address conflict */
+#define LT__OWN_FREE_SCAN 1024 /* queued events searched for an own free */
+
+/* True when t's queue, after its head, frees addr before allocating it
+ * again: t allocates the block for itself and releases it. */
+static bool frees_own(const struct lt__mthread *t, uint64_t addr)
+{
+	uint64_t n = t->tail - t->head;
+	if (n > LT__OWN_FREE_SCAN)
+		n = LT__OWN_FREE_SCAN;
+	for (uint64_t i = 1; i < n; i++) {
+		const lt__event_t *e = &t->q[(t->head + i) & (t->cap - 1)];
+		if ((e->type == LT_REC_FREE && e->addr == addr) ||
+		    (e->type == LT_REC_REALLOC && e->old_addr == addr))
+			return true;
+		if ((e->type == LT_REC_ALLOC || e->type == LT_REC_REALLOC) &&
+		    e->addr == addr)
+			return false;
+	}
+	return false;
+}
+
+/* chosen's head allocates addr. When another head allocates the same
+ * address too, only one of them can go first without a dead end: prefer
+ * the thread that frees the block itself later (it cannot be waiting for
+ * anyone), else keep chosen. */
+static struct lt__mthread *resolve_alloc_conflict(lt__merge_t *m,
+						  struct lt__mthread *chosen,
+						  uint64_t limit)
+{
+	uint64_t addr = front(chosen)->addr;
+	if (frees_own(chosen, addr))
+		return chosen;
+	size_t n = m->nheap < LT__CONFLICT_SCAN ? m->nheap : LT__CONFLICT_SCAN;
+	for (size_t i = 0; i < n; i++) {
+		struct lt__mthread *o = m->heap[i];
+		const lt__event_t *h = front(o);
+		if (o == chosen || h->epoch > limit || h->addr != addr ||
+		    (h->type != LT_REC_ALLOC && h->type != LT_REC_REALLOC) ||
+		    blocked(m, h))
+			continue;
+		if (frees_own(o, addr))
+			return o;
+	}
+	return chosen;
+}
+
+/* The first thread, in (epoch, seq) order among heads within the window
+ * of the oldest head, whose head is not blocked; NULL if there is none. */
+static struct lt__mthread *pick(lt__merge_t *m)
+{
+	uint64_t limit = front(m->heap[0])->epoch + m->opts.window;
+	struct lt__mthread *chosen = NULL;
+	size_t npopped = 0;
+	while (m->nheap > 0 && front(m->heap[0])->epoch <= limit) {
+		if (!blocked(m, front(m->heap[0]))) {
+			chosen = m->heap[0];
+			break;
+		}
+		m->popped[npopped++] = heap_pop(m);
+	}
+	/* Pushing back cannot fail: the heap had room for them. */
+	for (size_t i = 0; i < npopped; i++) {
+		m->heap[m->nheap] = m->popped[i];
+		sift_up(m, m->nheap++);
+	}
+	if (chosen && m->nheap > 1 &&
+	    (front(chosen)->type == LT_REC_ALLOC || front(chosen)->type == LT_REC_REALLOC))
+		chosen = resolve_alloc_conflict(m, chosen, limit);
+	return chosen;
+}
+
+int lt__merge_next(lt__merge_t *m, lt__merged_t *out)
+{
+	free(m->last_str);
+	m->last_str = NULL;
+	for (;;) {
+		bool can_read = !m->eof && !m->barrier;
+		if (can_read && m->nheap > 0 && m->gate <= front(m->heap[0])->epoch &&
+		    m->reads_since_gate >= LT__GATE_EVERY)
+			recompute_gate(m);
+		if (can_read &&
+		    (m->nheap == 0 || m->buffered < m->starve_until ||
+		     (m->gate <= front(m->heap[0])->epoch &&
+		      m->buffered < m->opts.max_buffered))) {
+			int rc = read_record(m, out);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		if (m->nheap == 0) {
+			if (m->barrier) {
+				m->barrier = false;
+				out->is_event = false;
+				out->rec = m->segment;
+				return 1;
+			}
+			return 0;
+		}
+		struct lt__mthread *t = pick(m);
+		if (!t) {
+			if (can_read && m->buffered < m->opts.max_buffered) {
+				/* Every head waits: read further, the event that
+				 * unblocks one may come later in the file. */
+				m->starve_until = m->buffered + LT__STARVE_BATCH;
+				if (m->starve_until > m->opts.max_buffered)
+					m->starve_until = m->opts.max_buffered;
+				int rc = read_record(m, out);
+				if (rc != 0)
+					return rc;
+				continue;
+			}
+			t = m->heap[0];
+			m->stats.forced++;
+			dequeue(m, t, &out->ev);
+			out->ev.forced = true;
+		} else {
+			dequeue(m, t, &out->ev);
+			out->ev.forced = false;
+		}
+		m->starve_until = 0;
+		out->is_event = true;
+		m->last_str = out->ev.str;
+		return 1;
+	}
+}
+
+int lt__merge_new(lt__merge_t **out, lt__decoder_t *d, lt__is_live_fn is_live,
+		  void *ctx, const lt__merge_opts_t *opts)
+{
+	lt__merge_t *m = calloc(1, sizeof *m);
+	*out = m;
+	if (!m)
+		return -ENOMEM;
+	m->dec = d;
+	m->is_live = is_live;
+	m->ctx = ctx;
+	if (opts)
+		m->opts = *opts;
+	if (!m->opts.window)
+		m->opts.window = LT__DEFAULT_WINDOW;
+	if (!m->opts.max_buffered)
+		m->opts.max_buffered = LT__DEFAULT_MAX_BUFFERED;
+	return 0;
+}
+
+void lt__merge_stats(const lt__merge_t *m, lt__merge_stats_t *stats)
+{
+	*stats = m->stats;
+}
+
+void lt__merge_free(lt__merge_t *m)
+{
+	if (!m)
+		return;
+	struct lt__mthread *t, *tmp;
+	HASH_ITER(hh, m->threads, t, tmp)
+	{
+		for (uint64_t i = t->head; i != t->tail; i++)
+			free(t->q[i & (t->cap - 1)].str);
+		HASH_DEL(m->threads, t);
+		free(t->q);
+		free(t);
+	}
+	free(m->heap);
+	free(m->popped);
+	free(m->active);
+	free(m->last_str);
+	free(m);
+}

@@ -1,0 +1,631 @@
+/* SPDX-License-Identifier: MIT */
+/* Replay of merged events into the live-block table and the totals. The
+ * table is a custom open-addressing hash (linear probing, backward-shift
+ * deletion) because millions of live blocks must not cost a malloc each. */
+#define _GNU_SOURCE
+#include "replay.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#define LT__TIME_RING 256 /* recent TIME records kept for epoch -> ns */
+
+/* Per-thread state for heaptrack's "temporary allocation": the address the
+ * thread allocated last, until its next free. */
+struct lt__rthread {
+	uint64_t index;
+	uint64_t last_alloc;
+	bool last_valid;
+	UT_hash_handle hh;
+};
+
+/* When the merge had to force an event, the replay order around that
+ * address was wrong, not the program. Two repairs keep the counts exact
+ * once the missing event shows up:
+ *  - an allocation over a live block suspends that block (it was really
+ *    allocated after the new one is freed): it stays counted as live and
+ *    becomes the live block at its address again when the new one is
+ *    freed;
+ *  - a free of an address that is not live leaves a credit: the next
+ *    allocation at that address is its block, allocated and freed at
+ *    once. Credits left at the end are the unmatched frees. */
+struct lt__suspended {
+	uint64_t addr;
+	lt__live_t *blocks; /* a stack: the last suspended returns first */
+	size_t n, cap;
+	UT_hash_handle hh;
+};
+
+struct lt__credit {
+	uint64_t addr;
+	uint64_t count;
+	UT_hash_handle hh;
+};
+
+struct lt__time_point {
+	uint64_t epoch, ns;
+};
+
+struct lt__replay_s {
+	/* Live table: slots with addr == 0 are empty; a live block at
+	 * address 0 (only in hostile input) lives in zero_block. */
+	lt__live_t *slots;
+	uint64_t mask, used;
+	lt__live_t zero_block;
+	bool zero_live;
+
+	lt__agg_t agg;
+	lt__totals_t totals;
+	lt__modmaps_t modmaps;
+	lt__process_t process;
+	lt__end_t end;
+	lt__child_t *children;
+	size_t nchildren, children_cap;
+
+	struct lt__suspended *suspended;
+	struct lt__credit *credits;
+	uint64_t nsuspended;
+
+	struct lt__rthread *threads, *cur_thread;
+	uint64_t nthreads;
+
+	struct lt__time_point times[LT__TIME_RING];
+	uint64_t ntimes; /* total seen; ring index = n % LT__TIME_RING */
+	bool peak_ns_known;
+	uint64_t peak_ns, max_ns;
+	int segments; /* fork parent prefixes read */
+};
+
+/* ---- live table -------------------------------------------------------- */
+
+static inline uint64_t hash_addr(uint64_t a)
+{
+	a ^= a >> 33;
+	a *= 0xff51afd7ed558ccdull;
+	a ^= a >> 33;
+	return a;
+}
+
+static int live_grow(lt__replay_t *r)
+{
+	uint64_t ncap = r->slots ? (r->mask + 1) * 2 : 1024;
+	lt__live_t *n = calloc(ncap, sizeof *n);
+	if (!n)
+		return -ENOMEM;
+	for (uint64_t i = 0; r->slots && i <= r->mask; i++) {
+		if (!r->slots[i].addr)
+			continue;
+		uint64_t j = hash_addr(r->slots[i].addr) & (ncap - 1);
+		while (n[j].addr)
+			j = (j + 1) & (ncap - 1);
+		n[j] = r->slots[i];
+	}
+	free(r->slots);
+	r->slots = n;
+	r->mask = ncap - 1;
+	return 0;
+}
+
+static lt__live_t *live_find(const lt__replay_t *r, uint64_t addr)
+{
+	if (addr == 0)
+		return r->zero_live ? (lt__live_t *)&r->zero_block : NULL;
+	if (!r->slots)
+		return NULL;
+	for (uint64_t j = hash_addr(addr) & r->mask;; j = (j + 1) & r->mask) {
+		if (r->slots[j].addr == addr)
+			return &r->slots[j];
+		if (!r->slots[j].addr)
+			return NULL;
+	}
+}
+
+/* Inserts a block whose address is not live. Returns 0 or -ENOMEM. */
+static int live_insert(lt__replay_t *r, const lt__live_t *b)
+{
+	if (b->addr == 0) {
+		r->zero_block = *b;
+		r->zero_live = true;
+		return 0;
+	}
+	if (!r->slots || (r->used + 1) * 4 > (r->mask + 1) * 3) {
+		int rc = live_grow(r);
+		if (rc)
+			return rc;
+	}
+	uint64_t j = hash_addr(b->addr) & r->mask;
+	while (r->slots[j].addr)
+		j = (j + 1) & r->mask;
+	r->slots[j] = *b;
+	r->used++;
+	return 0;
+}
+
+/* Removes the live block at slot b (from live_find). */
+static void live_remove(lt__replay_t *r, lt__live_t *b)
+{
+	if (b == &r->zero_block) {
+		r->zero_live = false;
+		return;
+	}
+	uint64_t i = (uint64_t)(b - r->slots);
+	/* Backward-shift deletion keeps probe chains intact without
+	 * tombstones: move later entries of the chain into the hole when
+	 * their home slot is not between the hole and them. */
+	uint64_t j = i;
+	for (;;) {
+		j = (j + 1) & r->mask;
+		if (!r->slots[j].addr)
+			break;
+		uint64_t home = hash_addr(r->slots[j].addr) & r->mask;
+		if (((j - home) & r->mask) >= ((j - i) & r->mask)) {
+			r->slots[i] = r->slots[j];
+			i = j;
+		}
+	}
+	r->slots[i].addr = 0;
+	r->used--;
+}
+
+const lt__live_t *lt__replay_find(const lt__replay_t *r, uint64_t addr)
+{
+	return live_find(r, addr);
+}
+
+bool lt__replay_is_live(void *replay, uint64_t addr)
+{
+	return live_find(replay, addr) != NULL;
+}
+
+void lt__replay_each_live(const lt__replay_t *r,
+			  void (*fn)(void *ctx, const lt__live_t *b), void *ctx)
+{
+	if (r->zero_live)
+		fn(ctx, &r->zero_block);
+	for (uint64_t i = 0; r->slots && i <= r->mask; i++)
+		if (r->slots[i].addr)
+			fn(ctx, &r->slots[i]);
+	for (const struct lt__suspended *s = r->suspended; s; s = s->hh.next)
+		for (size_t i = 0; i < s->n; i++)
+			fn(ctx, &s->blocks[i]);
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static struct lt__rthread *rthread(lt__replay_t *r, uint64_t index)
+{
+	if (r->cur_thread && r->cur_thread->index == index)
+		return r->cur_thread;
+	struct lt__rthread *t;
+	HASH_FIND(hh, r->threads, &index, sizeof index, t);
+	if (!t) {
+		t = calloc(1, sizeof *t);
+		if (!t)
+			return NULL;
+		t->index = index;
+		HASH_ADD(hh, r->threads, index, sizeof t->index, t);
+		r->nthreads++;
+	}
+	r->cur_thread = t;
+	return t;
+}
+
+static bool time_at(const lt__replay_t *r, uint64_t epoch, uint64_t *ns)
+{
+	uint64_t n = r->ntimes < LT__TIME_RING ? r->ntimes : LT__TIME_RING;
+	const struct lt__time_point *oldest = NULL;
+	for (uint64_t k = 1; k <= n; k++) {
+		const struct lt__time_point *p = &r->times[(r->ntimes - k) % LT__TIME_RING];
+		if (p->epoch <= epoch) {
+			*ns = p->ns;
+			return true;
+		}
+		oldest = p;
+	}
+	if (oldest && r->ntimes > LT__TIME_RING) {
+		*ns = oldest->ns; /* older than the ring: the best we know */
+		return true;
+	}
+	return false;
+}
+
+static int suspend(lt__replay_t *r, const lt__live_t *b)
+{
+	struct lt__suspended *s;
+	HASH_FIND(hh, r->suspended, &b->addr, sizeof b->addr, s);
+	if (!s) {
+		s = calloc(1, sizeof *s);
+		if (!s)
+			return -ENOMEM;
+		s->addr = b->addr;
+		HASH_ADD(hh, r->suspended, addr, sizeof s->addr, s);
+	}
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 2;
+		lt__live_t *v = realloc(s->blocks, ncap * sizeof *v);
+		if (!v)
+			return -ENOMEM;
+		s->blocks = v;
+		s->cap = ncap;
+	}
+	s->blocks[s->n++] = *b;
+	r->nsuspended++;
+	return 0;
+}
+
+/* Makes the last block suspended at addr live again, if there is one. */
+static int resume(lt__replay_t *r, uint64_t addr)
+{
+	struct lt__suspended *s;
+	HASH_FIND(hh, r->suspended, &addr, sizeof addr, s);
+	if (!s)
+		return 0;
+	lt__live_t b = s->blocks[--s->n];
+	r->nsuspended--;
+	if (s->n == 0) {
+		HASH_DEL(r->suspended, s);
+		free(s->blocks);
+		free(s);
+	}
+	return live_insert(r, &b);
+}
+
+static int add_credit(lt__replay_t *r, uint64_t addr)
+{
+	struct lt__credit *c;
+	HASH_FIND(hh, r->credits, &addr, sizeof addr, c);
+	if (!c) {
+		c = calloc(1, sizeof *c);
+		if (!c)
+			return -ENOMEM;
+		c->addr = addr;
+		HASH_ADD(hh, r->credits, addr, sizeof c->addr, c);
+	}
+	c->count++;
+	r->totals.unmatched_frees++;
+	return 0;
+}
+
+/* Takes a credit for addr; returns false when there is none. */
+static bool take_credit(lt__replay_t *r, uint64_t addr)
+{
+	struct lt__credit *c;
+	if (!r->credits)
+		return false;
+	HASH_FIND(hh, r->credits, &addr, sizeof addr, c);
+	if (!c)
+		return false;
+	if (--c->count == 0) {
+		HASH_DEL(r->credits, c);
+		free(c);
+	}
+	r->totals.unmatched_frees--;
+	r->totals.early_frees++;
+	return true;
+}
+
+/* Frees the live block at addr by thread t; a free of an address that is
+ * not live leaves a credit. Returns 0 or -ENOMEM. */
+static int free_block(lt__replay_t *r, struct lt__rthread *t, uint64_t addr)
+{
+	lt__live_t *b = live_find(r, addr);
+	bool temporary = t->last_valid && t->last_alloc == addr && b &&
+			 b->thread == (uint32_t)t->index;
+	t->last_valid = false;
+	if (!b)
+		return add_credit(r, addr);
+	r->totals.frees++;
+	r->totals.bytes_freed += b->size;
+	r->totals.current_bytes -= b->size;
+	r->totals.current_blocks--;
+	if (temporary)
+		r->totals.temporary++;
+	lt__agg_free(&r->agg, b->site, b->size, temporary);
+	live_remove(r, b);
+	return r->suspended ? resume(r, addr) : 0;
+}
+
+static int alloc_block(lt__replay_t *r, struct lt__rthread *t, const lt__event_t *ev)
+{
+	long site = lt__agg_site(&r->agg, ev->stack_id);
+	if (site < 0)
+		return (int)site;
+	r->totals.allocations++;
+	r->totals.bytes_allocated += ev->size;
+	if (take_credit(r, ev->addr)) {
+		/* Its free was replayed already: allocated and freed now. */
+		lt__agg_alloc(&r->agg, (uint32_t)site, ev->size);
+		lt__agg_free(&r->agg, (uint32_t)site, ev->size, false);
+		r->totals.frees++;
+		r->totals.bytes_freed += ev->size;
+		return 0;
+	}
+	lt__live_t *old = live_find(r, ev->addr);
+	if (old) {
+		r->totals.overlapping_allocs++;
+		int rc = suspend(r, old);
+		if (rc)
+			return rc;
+		live_remove(r, old);
+	}
+	lt__live_t b = {.addr = ev->addr, .size = ev->size, .epoch = ev->epoch,
+			.site = (uint32_t)site, .thread = (uint32_t)ev->thread};
+	int rc = live_insert(r, &b);
+	if (rc)
+		return rc;
+	r->totals.current_bytes += ev->size;
+	r->totals.current_blocks++;
+	lt__agg_alloc(&r->agg, (uint32_t)site, ev->size);
+	t->last_alloc = ev->addr;
+	t->last_valid = true;
+	if (r->totals.current_bytes > r->totals.peak_bytes) {
+		r->totals.peak_bytes = r->totals.current_bytes;
+		r->totals.peak_blocks = r->totals.current_blocks;
+		r->totals.peak_epoch = ev->epoch;
+		r->peak_ns_known = time_at(r, ev->epoch, &r->peak_ns);
+		lt__agg_new_peak(&r->agg);
+	}
+	return 0;
+}
+
+static int add_child(lt__replay_t *r, const lt__event_t *ev)
+{
+	if (r->nchildren == r->children_cap) {
+		size_t ncap = r->children_cap ? r->children_cap * 2 : 8;
+		lt__child_t *c = realloc(r->children, ncap * sizeof *c);
+		if (!c)
+			return -ENOMEM;
+		r->children = c;
+		r->children_cap = ncap;
+	}
+	lt__child_t *c = &r->children[r->nchildren];
+	memset(c, 0, sizeof *c);
+	if (ev->type == LT_REC_FORK) {
+		c->pid = ev->addr;
+		c->fork_seq = ev->size;
+	} else {
+		c->exec_path = strdup(ev->str ? ev->str : "");
+		if (!c->exec_path)
+			return -ENOMEM;
+	}
+	r->nchildren++;
+	return 0;
+}
+
+static int apply_event(lt__replay_t *r, const lt__event_t *ev)
+{
+	struct lt__rthread *t = rthread(r, ev->thread);
+	if (!t)
+		return -ENOMEM;
+	if (ev->epoch > r->totals.last_epoch)
+		r->totals.last_epoch = ev->epoch;
+	if (ev->forced)
+		r->totals.forced++;
+	switch (ev->type) {
+	case LT_REC_ALLOC:
+		return alloc_block(r, t, ev);
+	case LT_REC_FREE:
+		return free_block(r, t, ev->addr);
+	case LT_REC_REALLOC: {
+		/* One free of the old block plus one allocation (memcheck's
+		 * count); realloc in place frees and reallocates the address. */
+		int rc = free_block(r, t, ev->old_addr);
+		return rc ? rc : alloc_block(r, t, ev);
+	}
+	case LT_REC_MARKER:
+		r->totals.markers++;
+		return 0;
+	case LT_REC_FORK:
+	case LT_REC_EXEC:
+		/* In a fork child's replay, the parent prefix's FORK records
+		 * are the parent's other children, not this process's. */
+		return add_child(r, ev);
+	default:
+		return 0;
+	}
+}
+
+/* ---- metadata ---------------------------------------------------------- */
+
+static void process_clear(lt__process_t *p)
+{
+	free(p->exe);
+	for (uint64_t i = 0; p->argv && i < p->argc; i++)
+		free(p->argv[i]);
+	free(p->argv);
+	free(p->parent_trace);
+	memset(p, 0, sizeof *p);
+}
+
+static char *dup_str(lt__str_t s)
+{
+	return strndup(s.ptr ? s.ptr : "", s.len);
+}
+
+static int set_process(lt__replay_t *r, const lt__record_t *rec)
+{
+	bool inherited = r->segments > 0;
+	process_clear(&r->process);
+	lt__process_t *p = &r->process;
+	p->known = true;
+	p->inherited = inherited;
+	p->pid = rec->u.process.pid;
+	p->ppid = rec->u.process.ppid;
+	p->start_unix_ns = rec->u.process.start_unix_ns;
+	p->flags = rec->u.process.flags;
+	p->fork_seq = rec->u.process.fork_seq;
+	p->exe = dup_str(rec->u.process.exe);
+	p->parent_trace = dup_str(rec->u.process.parent_trace);
+	p->argv = calloc(rec->u.process.argc ? rec->u.process.argc : 1, sizeof *p->argv);
+	if (!p->exe || !p->parent_trace || !p->argv)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < rec->u.process.argc; i++) {
+		p->argv[i] = dup_str(rec->u.process.argv[i]);
+		if (!p->argv[i])
+			return -ENOMEM;
+		p->argc = i + 1;
+	}
+	return 0;
+}
+
+static void saw_ns(lt__replay_t *r, uint64_t ns)
+{
+	if (ns > r->max_ns)
+		r->max_ns = ns;
+}
+
+static int apply_record(lt__replay_t *r, const lt__record_t *rec)
+{
+	switch (rec->type) {
+	case LT_REC_PROCESS:
+		return set_process(r, rec);
+	case LT_REC_STACK:
+		return lt__agg_set_stack(&r->agg, rec->u.stack.stack_id,
+					 rec->u.stack.depth, rec->u.stack.frames,
+					 lt__modmaps_current(&r->modmaps));
+	case LT_REC_MODULES: {
+		long rc = lt__modmaps_add(&r->modmaps, rec);
+		return rc < 0 ? (int)rc : 0;
+	}
+	case LT_REC_TIME: {
+		struct lt__time_point *p = &r->times[r->ntimes++ % LT__TIME_RING];
+		p->epoch = rec->u.time.epoch;
+		p->ns = rec->u.time.ns;
+		saw_ns(r, p->ns);
+		return 0;
+	}
+	case LT_REC_RSS:
+		saw_ns(r, rec->u.rss.ns);
+		return 0;
+	case LT_REC_END:
+		r->end.seen = true;
+		r->end.exit_kind = rec->u.end.exit_kind;
+		r->end.exit_status = rec->u.end.exit_status;
+		r->end.events = rec->u.end.events;
+		r->end.allocs = rec->u.end.allocs;
+		r->end.frees = rec->u.end.frees;
+		r->end.stacks = rec->u.end.stacks;
+		r->end.stack_overflows = rec->u.end.stack_overflows;
+		r->end.ns = rec->u.end.ns;
+		r->end.bytes_written = rec->u.end.bytes_written;
+		saw_ns(r, rec->u.end.ns);
+		return 0;
+	case LT__REC_SEGMENT:
+		if (rec->u.segment.parent) {
+			r->segments++;
+		} else {
+			/* Back in the child: the FORK/EXEC records seen so far
+			 * were the parent's. */
+			for (size_t i = 0; i < r->nchildren; i++)
+				free(r->children[i].exec_path);
+			r->nchildren = 0;
+			r->end.seen = false;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+int lt__replay_apply(lt__replay_t *r, const lt__merged_t *item)
+{
+	if (item->is_event)
+		return apply_event(r, &item->ev);
+	return apply_record(r, &item->rec);
+}
+
+/* ---- accessors --------------------------------------------------------- */
+
+int lt__replay_new(lt__replay_t **out)
+{
+	*out = calloc(1, sizeof **out);
+	return *out ? 0 : -ENOMEM;
+}
+
+const lt__totals_t *lt__replay_totals(const lt__replay_t *r)
+{
+	return &r->totals;
+}
+
+lt__agg_t *lt__replay_agg(lt__replay_t *r)
+{
+	return &r->agg;
+}
+
+const lt__modmaps_t *lt__replay_modmaps(const lt__replay_t *r)
+{
+	return &r->modmaps;
+}
+
+const lt__process_t *lt__replay_process(const lt__replay_t *r)
+{
+	return &r->process;
+}
+
+const lt__end_t *lt__replay_end(const lt__replay_t *r)
+{
+	return &r->end;
+}
+
+void lt__replay_children(const lt__replay_t *r, const lt__child_t **children,
+			 size_t *count)
+{
+	*children = r->children;
+	*count = r->nchildren;
+}
+
+uint64_t lt__replay_threads(const lt__replay_t *r)
+{
+	return r->nthreads;
+}
+
+bool lt__replay_epoch_ns(const lt__replay_t *r, uint64_t epoch, uint64_t *ns)
+{
+	return time_at(r, epoch, ns);
+}
+
+bool lt__replay_peak_ns(const lt__replay_t *r, uint64_t *ns)
+{
+	*ns = r->peak_ns;
+	return r->peak_ns_known;
+}
+
+uint64_t lt__replay_duration_ns(const lt__replay_t *r)
+{
+	return r->max_ns;
+}
+
+void lt__replay_free(lt__replay_t *r)
+{
+	if (!r)
+		return;
+	free(r->slots);
+	lt__agg_free_all(&r->agg);
+	lt__modmaps_free(&r->modmaps);
+	process_clear(&r->process);
+	for (size_t i = 0; i < r->nchildren; i++)
+		free(r->children[i].exec_path);
+	free(r->children);
+	struct lt__rthread *t, *tmp;
+	HASH_ITER(hh, r->threads, t, tmp)
+	{
+		HASH_DEL(r->threads, t);
+		free(t);
+	}
+	struct lt__suspended *s, *stmp;
+	HASH_ITER(hh, r->suspended, s, stmp)
+	{
+		HASH_DEL(r->suspended, s);
+		free(s->blocks);
+		free(s);
+	}
+	struct lt__credit *c, *ctmp;
+	HASH_ITER(hh, r->credits, c, ctmp)
+	{
+		HASH_DEL(r->credits, c);
+		free(c);
+	}
+	free(r);
+}

@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: MIT */
+/* Merge tests: hand-built per-thread streams whose file order differs from
+ * the order the program ran in; the replay must pair every free with its
+ * allocation (no unmatched frees, no overlapping allocations, no false
+ * leaks). A seeded simulation of a producer/consumer program checks the
+ * same at scale, with writer-like skew between the threads' streams. */
+#include <stdlib.h>
+
+#include "helpers.h"
+#include "leaktrace/format.h"
+
+static const lt__totals_t *totals(lt__analysis_t *a)
+{
+	return lt__replay_totals(a->replay);
+}
+
+static void assert_clean(lt__analysis_t *a, uint64_t allocs, uint64_t frees)
+{
+	const lt__totals_t *t = totals(a);
+	cr_assert_eq(t->unmatched_frees, 0, "unmatched frees: %lu", (unsigned long)t->unmatched_frees);
+	cr_assert_eq(t->overlapping_allocs, 0, "overlapping: %lu", (unsigned long)t->overlapping_allocs);
+	cr_assert_eq(t->allocations, allocs, "allocations %lu", (unsigned long)t->allocations);
+	cr_assert_eq(t->frees, frees, "frees %lu", (unsigned long)t->frees);
+}
+
+/* The consumer's free is written before the producer's allocation (its
+ * ring was drained first), at the same epoch. */
+Test(merge, free_written_before_its_alloc_same_epoch)
+{
+	tb_t *tb = tb_new();
+	tb_at(tb, 2, 5);
+	tb_free_ev(tb, 0x1000);
+	tb_at(tb, 1, 5);
+	tb_alloc(tb, 1, 64, 0x1000);
+	tb_flush(tb, LT_CODEC_RAW);
+	lt__analysis_t a;
+	run_tb(tb, &a, 0, 0);
+	assert_clean(&a, 1, 1);
+	cr_assert_eq(totals(&a)->current_bytes, 0);
+	cr_assert_eq(totals(&a)->forced, 0);
+	lt__analysis_close(&a);
+	tb_free(tb);
+}
+
+/* The free is in an earlier block, and has a later epoch than the alloc. */
+Test(merge, free_in_earlier_block_later_epoch)
+{
+	tb_t *tb = tb_new();
+	tb_at(tb, 2, 7);
+	tb_free_ev(tb, 0x1000);
+	tb_flush(tb, LT_CODEC_ZSTD);
+	tb_at(tb, 1, 6);
+	tb_alloc(tb, 1, 64, 0x1000);
+	tb_flush(tb, LT_CODEC_ZSTD);
+	lt__analysis_t a;
+	run_tb(tb, &a, 0, 0);
+	assert_clean(&a, 1, 1);
+	lt__analysis_close(&a);
+	tb_free(tb);
+}
+
+/* Address A passes through three threads in one epoch: T1 allocates, T2
+ * frees, T3 allocates and frees. The file has T3's events first. */
+Test(merge, address_reuse_across_three_threads)
+{
+	tb_t *tb = tb_new();
+	tb_at(tb, 3, 4);
+	tb_alloc(tb, 3, 32, 0xa000);
+	tb_free_ev(tb, 0xa000);
+	tb_at(tb, 2, 4);
+	tb_free_ev(tb, 0xa000);
+	tb_at(tb, 1, 4);
+	tb_alloc(tb, 1, 16, 0xa000);
+	tb_flush(tb, LT_CODEC_RAW);
+	lt__analysis_t a;
+	run_tb(tb, &a, 0, 0);
+	assert_clean(&a, 2, 2);
+	cr_assert_eq(totals(&a)->current_blocks, 0);
+	cr_assert_eq(totals(&a)->bytes_allocated, 48);
+	lt__analysis_close(&a);
+	tb_free(tb);
+}
+
+/* T1 reallocs A to B; T2 then gets A from the allocator. T2's stream comes
+ * first in the file. */
+Test(merge, realloc_moves_block_other_thread_reuses_old_address)
+{
+	tb_t *tb = tb_new();
+	tb_at(tb, 2, 3);
+	tb_alloc(tb, 2, 8, 0xa000);
+	tb_at(tb, 1, 3);
+	tb_alloc(tb, 1, 100, 0xa000);
+	tb_realloc(tb, 1, 200, 0xb000, 0xa000);
+	tb_free_ev(tb, 0xb000);
+	tb_flush(tb, LT_CODEC_RAW);
+	lt__analysis_t a;
+	run_tb(tb, &a, 0, 0);
+	assert_clean(&a, 3, 2);
+	cr_assert_eq(totals(&a)->current_bytes, 8);
+	lt__analysis_close(&a);
+	tb_free(tb);
+}
+
+/* T2 frees a block (realloc'd by T1 in place) before T1's realloc is read. */
+Test(merge, free_after_realloc_in_place_written_first)
+{
+	tb_t *tb = tb_new();
+	tb_at(tb, 2, 9);
+	tb_free_ev(tb, 0xa000);
+	tb_at(tb, 1, 8);
+	tb_alloc(tb, 1, 10, 0xa000);
+	tb_realloc(tb, 1, 20, 0xa000, 0xa000);
+	tb_flush(tb, LT_CODEC_RAW);
+	lt__analysis_t a;
+	run_tb(tb, &a, 0, 0);
+	assert_clean(&a, 2, 2);
+	cr_assert_eq(totals(&a)->current_bytes, 0);
+	lt__analysis_close(&a);
+	tb_free(tb);
+}
+
+/* A free of something never allocated cannot wait forever. */
+Test(merge, genuine_unmatched_free_is_counted_not_fatal)
+{
+	tb_t *tb = tb_new();
+	tb_at(tb, 1, 1);
+	tb_free_ev(tb, 0xdead0);
+	tb_alloc(tb, 1, 5, 0x1000);
+	tb_at(tb, 2, 1);
+	tb_alloc(tb, 2, 7, 0x2000);
+	tb_flush(tb, LT_CODEC_RAW);
+	lt__analysis_t a;
+	run_tb(tb, &a, 0, 0);
+	cr_assert_eq(totals(&a)->unmatched_frees, 1);
+	cr_assert_eq(totals(&a)->allocations, 2);
+	cr_assert_eq(totals(&a)->current_bytes, 12);
+	lt__analysis_close(&a);
+	tb_free(tb);
+}
+
+/* Two allocations at one address with no free between: the second drops
+ * the first. */
+Test(merge, overlapping_alloc_keeps_both_blocks)
+{
+	tb_t *tb = tb_new();
+	tb_at(tb, 1, 1);
+	tb_alloc(tb, 1, 5, 0x1000);
+	tb_alloc(tb, 1, 7, 0x1000);
+	tb_flush(tb, LT_CODEC_RAW);
+	lt__analysis_t a;
+	run_tb(tb, &a, 0, 0);
+	/* Both stay live: a lost free is less likely than a reordering. */
+	cr_assert_eq(totals(&a)->overlapping_allocs, 1);
+	cr_assert_eq(totals(&a)->current_bytes, 12);
+	cr_assert_eq(totals(&a)->current_blocks, 2);
+	lt__analysis_close(&a);
+	tb_free(tb);
+}
+
+/* Epoch order is kept across threads when nothing conflicts. */
+Test(merge, events_come_out_in_epoch_order)
+{
+	tb_t *tb = tb_new();
+	tb_at(tb, 1, 10);
+	tb_marker(tb, "late");
+	tb_at(tb, 2, 2);
+	tb_marker(tb, "early");
+	tb_at(tb, 2, 30);
+	tb_marker(tb, "last");
+	tb_flush(tb, LT_CODEC_RAW);
+	lt__analysis_t a;
+	lt__merge_opts_t o = {0};
+	cr_assert_eq(lt__analysis_open(&a, "mem", tb_open(tb, SIZE_MAX), &o), 0);
+	lt__merged_t it;
+	const char *want[] = {"early", "late", "last"};
+	int n = 0;
+	while (lt__analysis_step(&a, &it) == 1)
+		if (it.is_event && it.ev.type == LT_REC_MARKER)
+			cr_assert_str_eq(it.ev.str, want[n++]);
+	cr_assert_eq(n, 3);
+	lt__analysis_close(&a);
+	tb_free(tb);
+}
+
+/* ---- simulation -------------------------------------------------------- */
+
+struct sim_ev {
+	int type;
+	uint64_t epoch, addr, old, size;
+};
+
+struct sim_thread {
+	struct sim_ev *evs;
+	size_t n, cap, drained;
+};
+
+static void sim_push(struct sim_thread *t, struct sim_ev ev)
+{
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 1024;
+		t->evs = realloc(t->evs, t->cap * sizeof *t->evs);
+		cr_assert(t->evs);
+	}
+	t->evs[t->n++] = ev;
+}
+
+/* Runs a seeded program of nthreads threads over a small address pool
+ * with an allocator like glibc's: each thread reuses its own last frees
+ * first (a LIFO cache of 7, like tcache), else takes from a shared LIFO
+ * pool, so addresses move between threads all the time. Even threads are
+ * producers that hand blocks to a shared queue, odd threads consumers that
+ * free them; everyone also allocates and frees locally, and reallocs.
+ * Then the per-thread streams are written the way a writer thread
+ * draining rings would: chunks of up to max_chunk events per thread,
+ * round robin. Returns the number of allocations. */
+static uint64_t simulate(tb_t *tb, unsigned seed, int nthreads, int steps,
+			 int per_epoch, int max_chunk)
+{
+	enum { POOL = 256, CACHE = 7 };
+	uint64_t pool[POOL], queue[POOL], local[8][POOL], cache[8][CACHE];
+	int npool = POOL, nqueue = 0, nlocal[8] = {0}, ncache[8] = {0};
+	for (int i = 0; i < POOL; i++)
+		pool[i] = 0x10000 + (uint64_t)i * 0x40;
+	struct sim_thread th[8] = {0};
+	uint64_t allocs = 0;
+	srand(seed);
+	for (int s = 0; s < steps; s++) {
+		uint64_t epoch = (uint64_t)(s / per_epoch);
+		int t = rand() % nthreads;
+		int op = rand() % 10;
+		bool producer = t % 2 == 0 || nthreads == 1;
+		if (op < 4) { /* allocate: own cache first */
+			uint64_t a;
+			if (ncache[t])
+				a = cache[t][--ncache[t]];
+			else if (npool)
+				a = pool[--npool];
+			else
+				continue;
+			if (producer && op < 2 && nqueue < POOL)
+				queue[nqueue++] = a;
+			else
+				local[t][nlocal[t]++] = a;
+			sim_push(&th[t], (struct sim_ev){LT_REC_ALLOC, epoch, a, 0, (uint64_t)(1 + rand() % 100)});
+			allocs++;
+			continue;
+		}
+		uint64_t a;
+		if (op < 7 && !producer && nqueue) { /* consume a handed-over block */
+			int k = rand() % nqueue;
+			a = queue[k];
+			queue[k] = queue[--nqueue];
+		} else if (nlocal[t]) {
+			int k = rand() % nlocal[t];
+			a = local[t][k];
+			if (op == 9 && (ncache[t] || npool)) { /* realloc, may move */
+				uint64_t n = a;
+				if (rand() % 2) {
+					n = ncache[t] ? cache[t][--ncache[t]] : pool[--npool];
+					if (ncache[t] < CACHE)
+						cache[t][ncache[t]++] = a;
+					else
+						pool[npool++] = a;
+				}
+				local[t][k] = n;
+				sim_push(&th[t], (struct sim_ev){LT_REC_REALLOC, epoch, n, a, 50});
+				allocs++;
+				continue;
+			}
+			local[t][k] = local[t][--nlocal[t]];
+		} else {
+			continue;
+		}
+		sim_push(&th[t], (struct sim_ev){LT_REC_FREE, epoch, a, 0, 0});
+		if (ncache[t] < CACHE)
+			cache[t][ncache[t]++] = a;
+		else
+			pool[npool++] = a;
+	}
+	uint64_t live[POOL * 9];
+	int nlive = 0;
+	for (int i = 0; i < nqueue; i++)
+		live[nlive++] = queue[i];
+	for (int t = 0; t < nthreads; t++)
+		for (int i = 0; i < nlocal[t]; i++)
+			live[nlive++] = local[t][i];
+	/* Free what is left, from thread 0, at the end. */
+	uint64_t last = (uint64_t)(steps / per_epoch) + 1;
+	while (nlive > 0)
+		sim_push(&th[0], (struct sim_ev){LT_REC_FREE, last, live[--nlive], 0, 0});
+
+	/* The writer: round robin over threads, a random chunk from each. */
+	size_t in_block = 0;
+	for (bool more = true; more;) {
+		more = false;
+		for (int t = 0; t < nthreads; t++) {
+			struct sim_thread *st = &th[t];
+			size_t chunk = 1 + (size_t)(rand() % max_chunk);
+			for (size_t i = 0; i < chunk && st->drained < st->n; i++) {
+				struct sim_ev *e = &st->evs[st->drained++];
+				tb_at(tb, (uint64_t)t, e->epoch);
+				if (e->type == LT_REC_ALLOC)
+					tb_alloc(tb, (uint64_t)t + 1, e->size, e->addr);
+				else if (e->type == LT_REC_FREE)
+					tb_free_ev(tb, e->addr);
+				else
+					tb_realloc(tb, 9, e->size, e->addr, e->old);
+				if (++in_block == 500) {
+					tb_flush(tb, LT_CODEC_ZSTD);
+					in_block = 0;
+				}
+			}
+			if (st->drained < st->n)
+				more = true;
+		}
+	}
+	tb_flush(tb, LT_CODEC_ZSTD);
+	for (int t = 0; t < 8; t++)
+		free(th[t].evs);
+	return allocs;
+}
+
+static void check_simulation(unsigned seed, int nthreads, int steps, int per_epoch,
+			     int max_chunk, uint64_t max_buffered)
+{
+	tb_t *tb = tb_new();
+	uint64_t allocs = simulate(tb, seed, nthreads, steps, per_epoch, max_chunk);
+	lt__analysis_t a;
+	run_tb(tb, &a, 0, max_buffered);
+	const lt__totals_t *t = totals(&a);
+	cr_assert_eq(t->unmatched_frees, 0, "seed %u: %lu unmatched frees", seed,
+		     (unsigned long)t->unmatched_frees);
+	cr_assert_eq(t->allocations, allocs);
+	cr_assert_eq(t->frees, allocs);
+	cr_assert_eq(t->current_blocks, 0, "seed %u: false leaks", seed);
+	lt__analysis_close(&a);
+	tb_free(tb);
+}
+
+Test(merge, producer_consumer_small_skew)
+{
+	for (unsigned seed = 1; seed <= 20; seed++)
+		check_simulation(seed, 4, 20000, 100, 20, 0);
+}
+
+Test(merge, producer_consumer_large_skew)
+{
+	/* Chunks of up to 400 events: streams skewed by several epochs. */
+	for (unsigned seed = 100; seed <= 110; seed++)
+		check_simulation(seed, 4, 20000, 50, 400, 0);
+}
+
+Test(merge, producer_consumer_many_threads_small_buffer)
+{
+	for (unsigned seed = 200; seed <= 205; seed++)
+		check_simulation(seed, 8, 20000, 100, 30, 4096);
+}
+
+Test(merge, producer_consumer_million_events)
+{
+	check_simulation(7, 4, 1000000, 1000, 64, 0);
+}
