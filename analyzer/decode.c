@@ -13,6 +13,7 @@
 #include <zstd.h>
 
 #include "leaktrace/codec.h"
+#include "columns.h"
 
 #define LT__MAX_SOURCES 8 /* fork nesting we follow: parent, grandparent... */
 #define LT__MAX_PENDING 4 /* pseudo records queued by one block load */
@@ -51,6 +52,7 @@ struct lt__decoder_s {
 	const uint8_t *p, *end, *block_start;
 	uint64_t block_offset;
 	ZSTD_DCtx *zctx;
+	lt__columns_t columns; /* heap model of columnar blocks (columns.c) */
 
 	/* Delta state, reset at each block start (format.h). */
 	uint64_t cur_thread, cur_epoch, prev_addr;
@@ -702,11 +704,11 @@ static int load_block(lt__decoder_t *d)
 			    "%s: corrupt trace: block at byte %llu is too large "
 			    "(stored %u, raw %u bytes)",
 			    s->path, (unsigned long long)at, stored_len, raw_len);
-	if (codec != LT_CODEC_RAW && codec != LT_CODEC_ZSTD)
+	if (codec > LT_CODEC_COLUMNS)
 		return fail(d, -EBADMSG,
 			    "%s: corrupt trace: unknown codec %u in block at byte %llu",
 			    s->path, codec, (unsigned long long)at);
-	if (codec == LT_CODEC_RAW && raw_len != stored_len)
+	if ((codec == LT_CODEC_RAW || codec == LT_CODEC_COLUMNS) && raw_len != stored_len)
 		return fail(d, -EBADMSG,
 			    "%s: corrupt trace: raw block at byte %llu has stored "
 			    "length %u but raw length %u",
@@ -730,7 +732,7 @@ static int load_block(lt__decoder_t *d)
 		return fail(d, -EBADMSG,
 			    "%s: corrupt trace: checksum mismatch in block at byte %llu",
 			    s->path, (unsigned long long)at);
-	if (codec == LT_CODEC_ZSTD) {
+	if (codec == LT_CODEC_ZSTD || codec == LT_CODEC_ZSTD_COLUMNS) {
 		size_t n = ZSTD_decompressDCtx(d->zctx, d->raw, raw_len, d->stored,
 					       stored_len);
 		if (ZSTD_isError(n) || n != raw_len)
@@ -748,6 +750,20 @@ static int load_block(lt__decoder_t *d)
 	d->block_offset = at;
 	d->block_start = d->p = d->raw;
 	d->end = d->raw + raw_len;
+	if (codec == LT_CODEC_ZSTD_COLUMNS || codec == LT_CODEC_COLUMNS) {
+		const uint8_t *canon;
+		size_t canon_len;
+		char why[160];
+		int rc = lt__columns_expand(&d->columns, d->raw, raw_len, &canon,
+					    &canon_len, why, sizeof why);
+		if (rc == -ENOMEM)
+			return fail(d, rc, "out of memory");
+		if (rc)
+			return fail(d, rc, "%s: corrupt trace: %s (block at byte %llu)",
+				    s->path, why, (unsigned long long)at);
+		d->block_start = d->p = canon;
+		d->end = canon + canon_len;
+	}
 	d->cur_thread = d->cur_epoch = d->prev_addr = 0;
 	d->gen++;
 	d->epochs_used = 0;
@@ -801,7 +817,7 @@ int lt__decoder_open_stream(lt__decoder_t **out, FILE *f, const char *name,
 	else
 		d->opts.follow_parent = true;
 	d->zctx = ZSTD_createDCtx();
-	if (!d->zctx) {
+	if (!d->zctx || lt__columns_init(&d->columns)) {
 		fclose(f);
 		return fail(d, -ENOMEM, "out of memory");
 	}
@@ -895,6 +911,7 @@ void lt__decoder_close(lt__decoder_t *d)
 	while (d->nsrc > 0)
 		source_close(&d->src[--d->nsrc]);
 	ZSTD_freeDCtx(d->zctx);
+	lt__columns_destroy(&d->columns);
 	free(d->stored);
 	free(d->raw);
 	free(d->epochs);

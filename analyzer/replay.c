@@ -307,11 +307,14 @@ static bool take_credit(lt__replay_t *r, uint64_t addr)
 }
 
 /* Frees the live block at addr by thread t; a free of an address that is
- * not live leaves a credit. Returns 0 or -ENOMEM. */
-static int free_block(lt__replay_t *r, struct lt__rthread *t, uint64_t addr)
+ * not live leaves a credit. by_realloc: the free half of a realloc, whose
+ * data lives on and so is never a temporary allocation. Returns 0 or
+ * -ENOMEM. */
+static int free_block(lt__replay_t *r, struct lt__rthread *t, uint64_t addr,
+		      bool by_realloc)
 {
 	lt__live_t *b = live_find(r, addr);
-	bool temporary = t->last_valid && t->last_alloc == addr && b &&
+	bool temporary = !by_realloc && t->last_valid && t->last_alloc == addr && b &&
 			 b->thread == (uint32_t)t->index;
 	t->last_valid = false;
 	if (!b)
@@ -407,11 +410,11 @@ static int apply_event(lt__replay_t *r, const lt__event_t *ev)
 	case LT_REC_ALLOC:
 		return alloc_block(r, t, ev);
 	case LT_REC_FREE:
-		return free_block(r, t, ev->addr);
+		return free_block(r, t, ev->addr, false);
 	case LT_REC_REALLOC: {
 		/* One free of the old block plus one allocation (memcheck's
 		 * count); realloc in place frees and reallocates the address. */
-		int rc = free_block(r, t, ev->old_addr);
+		int rc = free_block(r, t, ev->old_addr, true);
 		return rc ? rc : alloc_block(r, t, ev);
 	}
 	case LT_REC_MARKER:

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/* Small text helpers shared by the report formats. */
+#ifndef LT_ANALYZER_FORMAT_UTIL_H
+#define LT_ANALYZER_FORMAT_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* "1.5 KiB" style size (B, KiB, MiB, GiB, TiB) into buf. */
+const char *lt__human_size(uint64_t bytes, char *buf, size_t len);
+/* "1,234,567" into buf. */
+const char *lt__thousands(uint64_t v, char *buf, size_t len);
+const char *lt__exit_kind_name(uint64_t kind);
+
+#endif

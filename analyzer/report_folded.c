@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* Folded stacks for flamegraph.pl and speedscope: one line per call site,
+ * frames outermost first separated by ';', then a space and the weight
+ * (leaked bytes, bytes at the peak, bytes allocated or allocations). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "report.h"
+
+/* Writes a frame label with the folded format's separators replaced. */
+static void put_label(FILE *out, const lt__frame_t *f)
+{
+	char buf[512];
+	for (const char *p = lt__frame_label(f, buf, sizeof buf); *p; p++)
+		fputc(*p == ';' ? ':' : (*p == '\n' ? ' ' : *p), out);
+}
+
+int lt__report_folded(FILE *out, const lt__report_t *r)
+{
+	lt__callsites_sort(r->sites, r->metric);
+	for (size_t i = 0; i < r->sites->n; i++) {
+		const lt__callsite_t *c = r->sites->v[i];
+		uint64_t w = lt__callsite_metric(c, r->metric);
+		if (!w)
+			break;
+		if (c->nframes == 0)
+			fputs("[no stack]", out);
+		for (size_t j = c->nframes; j-- > 0;) {
+			put_label(out, c->frames[j]);
+			if (j)
+				fputc(';', out);
+		}
+		fprintf(out, " %" PRIu64 "\n", w);
+	}
+	return ferror(out) ? -EIO : 0;
+}

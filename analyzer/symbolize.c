@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: MIT */
+/* Offline symbolization with elfutils libdwfl: one Dwfl per module map
+ * (built on first use), each module's file found by path (under
+ * --sysroot) or by build-id (under --debug-dir and /usr/lib/debug) and
+ * reported at its recorded load bias; results cached per address. */
+#define _GNU_SOURCE
+#include "symbolize.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uthash.h>
+
+/* libstdc++'s demangler; the analyzer links libstdc++ for it. */
+char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+
+#define LT__MAX_INLINE 32 /* inlined frames expanded per address */
+
+struct lt__cache_key {
+	long map;
+	uint64_t addr;
+	int is_return;
+};
+
+struct lt__cache_entry {
+	struct lt__cache_key key;
+	lt__frame_t *frames;
+	size_t n;
+	UT_hash_handle hh;
+};
+
+struct lt__intern {
+	UT_hash_handle hh;
+	char s[]; /* the key */
+};
+
+struct lt__dwmap {
+	Dwfl *dwfl;
+	bool tried;
+};
+
+struct lt__sym_s {
+	const lt__modmaps_t *mm;
+	lt__sym_opts_t opts;
+	char *debuginfo_path;
+	Dwfl_Callbacks callbacks;
+	struct lt__dwmap *maps;
+	size_t nmaps;
+	struct lt__cache_entry *cache;
+	struct lt__intern *strings;
+};
+
+/* Returns a copy of str owned by s (one copy per distinct string), or NULL
+ * on out-of-memory. */
+static const char *intern(lt__sym_t *s, const char *str)
+{
+	struct lt__intern *e;
+	size_t len = strlen(str);
+	HASH_FIND(hh, s->strings, str, len, e);
+	if (e)
+		return e->s;
+	e = malloc(sizeof *e + len + 1);
+	if (!e)
+		return NULL;
+	memcpy(e->s, str, len + 1);
+	HASH_ADD_KEYPTR(hh, s->strings, e->s, len, e);
+	return e->s;
+}
+
+static const char *intern_demangled(lt__sym_t *s, const char *name)
+{
+	if (!name)
+		return NULL;
+	if (name[0] == '_' && name[1] == 'Z') {
+		int status = 0;
+		char *d = __cxa_demangle(name, NULL, NULL, &status);
+		if (d && status == 0) {
+			const char *r = intern(s, d);
+			free(d);
+			return r;
+		}
+		free(d);
+	}
+	return intern(s, name);
+}
+
+/* ---- finding module files -------------------------------------------- */
+
+/* True when the ELF file at path has the given GNU build-id (or when no
+ * build-id was recorded and the file is an ELF file). */
+static bool file_matches(const char *path, const uint8_t *bid, size_t bid_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool ok = false;
+	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (elf && elf_kind(elf) == ELF_K_ELF) {
+		if (!bid_len) {
+			ok = true;
+		} else {
+			const void *fbid;
+			ssize_t n = dwelf_elf_gnu_build_id(elf, &fbid);
+			ok = n > 0 && (size_t)n == bid_len && memcmp(fbid, bid, bid_len) == 0;
+		}
+	}
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	return ok;
+}
+
+/* dir/.build-id/xx/rest.debug for a build-id. */
+static char *build_id_path(const char *dir, const uint8_t *bid, size_t len)
+{
+	if (!dir || len < 2)
+		return NULL;
+	char hex[2 * 64 + 1];
+	if (len > 64)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", bid[i]);
+	char *p;
+	if (asprintf(&p, "%s/.build-id/%.2s/%s.debug", dir, hex, hex + 2) < 0)
+		return NULL;
+	return p;
+}
+
+/* The file to read for module m, or NULL when none matches its build-id. */
+static char *find_module_file(const lt__sym_t *s, const lt__module_t *m)
+{
+	if (m->path[0] == '/') {
+		char *p;
+		if (asprintf(&p, "%s%s", s->opts.sysroot ? s->opts.sysroot : "", m->path) >= 0) {
+			if (file_matches(p, m->build_id, m->build_id_len))
+				return p;
+			free(p);
+		}
+	}
+	const char *dirs[] = {s->opts.debug_dir, "/usr/lib/debug"};
+	for (size_t i = 0; i < 2; i++) {
+		char *p = build_id_path(dirs[i], m->build_id, m->build_id_len);
+		if (p && file_matches(p, m->build_id, m->build_id_len))
+			return p;
+		free(p);
+	}
+	return NULL;
+}
+
+static Dwfl *dwfl_for(lt__sym_t *s, long map)
+{
+	if (map < 0 || (size_t)map >= s->mm->count)
+		return NULL;
+	if ((size_t)map >= s->nmaps) {
+		size_t n = s->mm->count;
+		struct lt__dwmap *v = realloc(s->maps, n * sizeof *v);
+		if (!v)
+			return NULL;
+		memset(v + s->nmaps, 0, (n - s->nmaps) * sizeof *v);
+		s->maps = v;
+		s->nmaps = n;
+	}
+	struct lt__dwmap *dm = &s->maps[map];
+	if (dm->tried)
+		return dm->dwfl;
+	dm->tried = true;
+	Dwfl *dwfl = dwfl_begin(&s->callbacks);
+	if (!dwfl)
+		return NULL;
+	dwfl_report_begin(dwfl);
+	const lt__modmap_t *mm = &s->mm->maps[map];
+	for (size_t i = 0; i < mm->count; i++) {
+		const lt__module_t *m = &mm->modules[i];
+		char *file = find_module_file(s, m);
+		if (!file)
+			continue;
+		/* add_p_vaddr = false: base is the load bias itself. */
+		dwfl_report_elf(dwfl, m->path, file, -1, m->load_bias, false);
+		free(file);
+	}
+	dwfl_report_end(dwfl, NULL, NULL);
+	dm->dwfl = dwfl;
+	return dwfl;
+}
+
+/* ---- DWARF ------------------------------------------------------------- */
+
+static const char *die_name(lt__sym_t *s, Dwarf_Die *die)
+{
+	Dwarf_Attribute attr;
+	const char *name = NULL;
+	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
+	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
+		name = dwarf_formstring(&attr);
+	if (!name && dwarf_attr_integrate(die, DW_AT_name, &attr))
+		name = dwarf_formstring(&attr);
+	return intern_demangled(s, name);
+}
+
+static const char *call_file(lt__sym_t *s, Dwarf_Die *cudie, Dwarf_Die *inl,
+			     unsigned *line)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Word v;
+	*line = 0;
+	if (dwarf_attr(inl, DW_AT_call_line, &attr) && dwarf_formudata(&attr, &v) == 0)
+		*line = (unsigned)v;
+	Dwarf_Files *files;
+	size_t nfiles;
+	if (!dwarf_attr(inl, DW_AT_call_file, &attr) || dwarf_formudata(&attr, &v) != 0 ||
+	    dwarf_getsrcfiles(cudie, &files, &nfiles) != 0 || v >= nfiles)
+		return NULL;
+	const char *f = dwarf_filesrc(files, v, NULL, NULL);
+	return f ? intern(s, f) : NULL;
+}
+
+/* Fills frames[] for pc in mod; returns how many (at least 1). */
+static size_t symbolize_in(lt__sym_t *s, Dwfl_Module *mod, uint64_t pc,
+			   lt__frame_t *frames)
+{
+	const char *file = NULL;
+	unsigned line = 0;
+	Dwfl_Line *l = dwfl_module_getsrc(mod, pc);
+	if (l) {
+		int ln = 0;
+		const char *f = dwfl_lineinfo(l, NULL, &ln, NULL, NULL, NULL);
+		if (f) {
+			file = intern(s, f);
+			line = ln > 0 ? (unsigned)ln : 0;
+		}
+	}
+	size_t n = 0;
+	Dwarf_Addr bias;
+	Dwarf_Die *cudie = dwfl_module_addrdie(mod, pc, &bias);
+	Dwarf_Die *scopes = NULL;
+	int nscopes = cudie ? dwarf_getscopes(cudie, pc - bias, &scopes) : 0;
+	for (int i = 0; i < nscopes && n < LT__MAX_INLINE; i++) {
+		int tag = dwarf_tag(&scopes[i]);
+		if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine)
+			continue;
+		lt__frame_t *f = &frames[n++];
+		f->function = die_name(s, &scopes[i]);
+		f->file = file;
+		f->line = line;
+		f->inlined = tag == DW_TAG_inlined_subroutine;
+		if (tag == DW_TAG_subprogram)
+			break;
+		/* The caller's location is where this inline was called. */
+		file = call_file(s, cudie, &scopes[i], &line);
+	}
+	free(scopes);
+	if (n == 0 || !frames[n - 1].function) {
+		/* No DWARF scope: the ELF symbol table names the function. */
+		const char *sym = dwfl_module_addrname(mod, pc);
+		if (n == 0) {
+			frames[0].file = file;
+			frames[0].line = line;
+			frames[0].inlined = false;
+			n = 1;
+		}
+		frames[n - 1].function = intern_demangled(s, sym);
+	}
+	return n;
+}
+
+int lt__sym_addr(lt__sym_t *s, long modmap, uint64_t addr, bool is_return,
+		 const lt__frame_t **frames, size_t *n)
+{
+	struct lt__cache_key key;
+	memset(&key, 0, sizeof key);
+	key.map = modmap;
+	key.addr = addr;
+	key.is_return = is_return;
+	struct lt__cache_entry *e;
+	HASH_FIND(hh, s->cache, &key, sizeof key, e);
+	if (e) {
+		*frames = e->frames;
+		*n = e->n;
+		return 0;
+	}
+	lt__frame_t tmp[LT__MAX_INLINE];
+	memset(tmp, 0, sizeof tmp);
+	uint64_t pc = is_return && addr ? addr - 1 : addr;
+	const lt__module_t *m = lt__modmap_find(s->mm, modmap, pc);
+	size_t count = 1;
+	Dwfl *dwfl = m ? dwfl_for(s, modmap) : NULL;
+	Dwfl_Module *mod = dwfl ? dwfl_addrmodule(dwfl, pc) : NULL;
+	if (mod)
+		count = symbolize_in(s, mod, pc, tmp);
+	const char *module = intern(s, m ? m->path : "");
+	for (size_t i = 0; i < count; i++) {
+		tmp[i].module = module;
+		tmp[i].address = addr;
+		tmp[i].offset = m ? addr - m->load_bias : addr;
+	}
+	e = calloc(1, sizeof *e);
+	lt__frame_t *copy = malloc(count * sizeof *copy);
+	if (!e || !copy || !module) {
+		free(e);
+		free(copy);
+		return -ENOMEM;
+	}
+	memcpy(copy, tmp, count * sizeof *copy);
+	e->key = key;
+	e->frames = copy;
+	e->n = count;
+	HASH_ADD(hh, s->cache, key, sizeof key, e);
+	*frames = copy;
+	*n = count;
+	return 0;
+}
+
+/* ---- hiding ------------------------------------------------------------ */
+
+static const char *base_name(const char *path)
+{
+	const char *b = strrchr(path, '/');
+	return b ? b + 1 : path;
+}
+
+static bool is_allocator(const char *fn)
+{
+	static const char *const names[] = {
+		"malloc", "calloc", "realloc", "free", "reallocarray",
+		"posix_memalign", "aligned_alloc", "memalign", "valloc",
+		"pvalloc", "__libc_malloc", "__libc_calloc", "__libc_realloc",
+		"__libc_memalign", "__libc_valloc", "__libc_pvalloc",
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcmp(fn, names[i]) == 0)
+			return true;
+	/* C++ operator new / new[] in all their overloads. */
+	return strncmp(fn, "operator new", 12) == 0 || strncmp(fn, "_Znw", 4) == 0 ||
+	       strncmp(fn, "_Zna", 4) == 0;
+}
+
+static bool hidden(const lt__sym_t *s, const lt__frame_t *f)
+{
+	if (strncmp(base_name(f->module), "libleaktrace", 12) == 0)
+		return true;
+	if (!f->function)
+		return false;
+	if (is_allocator(f->function))
+		return true;
+	for (size_t i = 0; i < s->opts.nskip; i++)
+		if (fnmatch(s->opts.skip_functions[i], f->function, 0) == 0)
+			return true;
+	return false;
+}
+
+int lt__sym_stack(lt__sym_t *s, long modmap, const uint64_t *addrs, uint32_t depth,
+		  const lt__frame_t ***out, size_t *n)
+{
+	size_t cap = depth ? depth * 2 : 1, count = 0;
+	const lt__frame_t **v = malloc(cap * sizeof *v);
+	if (!v)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < depth; i++) {
+		const lt__frame_t *fr;
+		size_t k;
+		int rc = lt__sym_addr(s, modmap, addrs[i], i > 0, &fr, &k);
+		if (rc) {
+			free(v);
+			return rc;
+		}
+		if (count + k > cap) {
+			cap = (count + k) * 2;
+			const lt__frame_t **nv = realloc(v, cap * sizeof *nv);
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		for (size_t j = 0; j < k; j++)
+			v[count++] = &fr[j];
+	}
+	size_t skip = 0;
+	if (!s->opts.show_hidden) {
+		while (skip < count && hidden(s, v[skip]))
+			skip++;
+		if (skip == count)
+			skip = 0; /* everything hidden: show it all rather than nothing */
+	}
+	memmove(v, v + skip, (count - skip) * sizeof *v);
+	*out = v;
+	*n = count - skip;
+	return 0;
+}
+
+const char *lt__frame_label(const lt__frame_t *f, char *buf, size_t len)
+{
+	if (f->function)
+		return f->function;
+	if (f->module && f->module[0])
+		snprintf(buf, len, "%s+0x%" PRIx64, base_name(f->module), f->offset);
+	else
+		snprintf(buf, len, "0x%" PRIx64, f->address);
+	return buf;
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+
+int lt__sym_new(lt__sym_t **out, const lt__modmaps_t *mm, const lt__sym_opts_t *opts)
+{
+	lt__sym_t *s = calloc(1, sizeof *s);
+	*out = s;
+	if (!s)
+		return -ENOMEM;
+	s->mm = mm;
+	elf_version(EV_CURRENT);
+	if (opts)
+		s->opts = *opts;
+	/* "-" skips CRC checks; absolute entries are also searched by
+	 * build-id (dir/.build-id/xx/...). */
+	int rc;
+	if (s->opts.debug_dir && s->opts.sysroot)
+		rc = asprintf(&s->debuginfo_path, "-.debug:%s:%s/usr/lib/debug:/usr/lib/debug",
+			      s->opts.debug_dir, s->opts.sysroot);
+	else if (s->opts.debug_dir)
+		rc = asprintf(&s->debuginfo_path, "-.debug:%s:/usr/lib/debug", s->opts.debug_dir);
+	else if (s->opts.sysroot)
+		rc = asprintf(&s->debuginfo_path, "-.debug:%s/usr/lib/debug:/usr/lib/debug",
+			      s->opts.sysroot);
+	else
+		rc = asprintf(&s->debuginfo_path, "-.debug:/usr/lib/debug");
+	if (rc < 0) {
+		s->debuginfo_path = NULL;
+		return -ENOMEM;
+	}
+	s->callbacks.find_elf = dwfl_build_id_find_elf;
+	s->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+	s->callbacks.debuginfo_path = &s->debuginfo_path;
+	return 0;
+}
+
+void lt__sym_free(lt__sym_t *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nmaps; i++)
+		if (s->maps[i].dwfl)
+			dwfl_end(s->maps[i].dwfl);
+	free(s->maps);
+	struct lt__cache_entry *e, *etmp;
+	HASH_ITER(hh, s->cache, e, etmp)
+	{
+		HASH_DEL(s->cache, e);
+		free(e->frames);
+		free(e);
+	}
+	struct lt__intern *i, *itmp;
+	HASH_ITER(hh, s->strings, i, itmp)
+	{
+		HASH_DEL(s->strings, i);
+		free(i);
+	}
+	free(s->debuginfo_path);
+	free(s);
+}
