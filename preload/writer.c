@@ -19,6 +19,7 @@
 #include <zstd.h>
 
 #include "leaktrace/codec.h"
+#include "leaktrace/model.h"
 #include "shim.h"
 #include "sys.h"
 
@@ -41,9 +42,16 @@ static uint64_t bytes_written;
 static int io_failed;
 
 /* Encoder state: writer-private (or owned by whoever holds the consumer
- * role while the thread is not running; see consumer_claim()). */
-static uint8_t *raw; /* RAW_CAP + RAW_SLACK bytes */
-static size_t raw_len;
+ * role while no writer thread runs; see request()). A block is built as
+ * the six columns of format.h; `raw` is the META column, where every
+ * record other than ALLOC and FREE is written in canonical form. */
+#define COL_CAP (RAW_CAP + RAW_SLACK)
+static uint8_t *col[LT_COL_COUNT];
+static size_t col_len[LT_COL_COUNT];
+#define raw col[LT_COL_META]
+#define raw_len col_len[LT_COL_META]
+static lt_model_t model; /* the heap model of columnar blocks */
+static int model_ok;
 static uint8_t *zbuf;
 static size_t zbuf_cap;
 static ZSTD_CCtx *zctx;
@@ -77,7 +85,19 @@ static struct {
 static _Atomic int started;
 static pthread_t thread;
 
-/* ---- memory for zstd, from mmap (the shim never calls malloc) ---- */
+/* ---- memory for zstd and the heap model, from mmap (the shim never
+ * calls malloc) ---- */
+
+static void *model_map(size_t bytes)
+{
+	return lt__sys_map(bytes);
+}
+
+static void model_unmap(void *p, size_t bytes)
+{
+	lt__sys_unmap(p, bytes);
+}
+
 
 static void *zalloc(void *opaque, size_t size)
 {
@@ -130,31 +150,70 @@ static void io_error(int err)
 
 static void block_reset(void)
 {
-	raw_len = 0;
+	for (int c = 0; c < LT_COL_COUNT; c++)
+		col_len[c] = 0;
 	prev_addr = 0;
 	cur_thread = UINT32_MAX;
 	block_seq++;
 }
 
+static inline void put_op(uint8_t op)
+{
+	col[LT_COL_OPS][col_len[LT_COL_OPS]++] = op;
+}
+
+static inline void put_col_uv(int c, uint64_t v)
+{
+	col_len[c] = (size_t)(lt_put_uv(col[c] + col_len[c], v) - col[c]);
+}
+
+/* Compresses the columns into one zstd frame (or stores them) and writes
+ * the block. */
 static void flush_block(void)
 {
-	if (raw_len == 0)
+	if (col_len[LT_COL_OPS] == 0 && raw_len == 0)
 		return;
+	uint8_t head[LT_COL_COUNT * LT_UV_MAX], *h = head;
+	size_t total = 0;
+	for (int c = 0; c < LT_COL_COUNT; c++) {
+		h = lt_put_uv(h, col_len[c]);
+		total += col_len[c];
+	}
+	size_t head_len = (size_t)(h - head);
+	size_t raw_total = head_len + total;
 	uint8_t *out = zbuf + LT_BLOCK_HEADER_LEN;
-	size_t stored = raw_len;
-	uint8_t codec = LT_CODEC_RAW;
+	size_t out_cap = zbuf_cap - LT_BLOCK_HEADER_LEN;
+	size_t stored = 0;
+	uint8_t codec = LT_CODEC_COLUMNS;
 	if (zctx) {
-		size_t z = ZSTD_compress2(zctx, out, zbuf_cap - LT_BLOCK_HEADER_LEN, raw, raw_len);
-		if (!ZSTD_isError(z) && z < raw_len) {
-			stored = z;
-			codec = LT_CODEC_ZSTD;
+		ZSTD_outBuffer ob = {out, out_cap, 0};
+		ZSTD_CCtx_reset(zctx, ZSTD_reset_session_only);
+		ZSTD_CCtx_setPledgedSrcSize(zctx, raw_total);
+		ZSTD_inBuffer ib = {head, head_len, 0};
+		size_t rc = ZSTD_compressStream2(zctx, &ob, &ib, ZSTD_e_continue);
+		for (int c = 0; c < LT_COL_COUNT && !ZSTD_isError(rc); c++) {
+			ZSTD_inBuffer cb = {col[c], col_len[c], 0};
+			ZSTD_EndDirective end = c == LT_COL_COUNT - 1 ? ZSTD_e_end : ZSTD_e_continue;
+			do
+				rc = ZSTD_compressStream2(zctx, &ob, &cb, end);
+			while (!ZSTD_isError(rc) && (cb.pos < cb.size || (end == ZSTD_e_end && rc != 0)));
+		}
+		if (!ZSTD_isError(rc) && ob.pos < raw_total) {
+			stored = ob.pos;
+			codec = LT_CODEC_ZSTD_COLUMNS;
 		}
 	}
-	if (codec == LT_CODEC_RAW)
-		memcpy(out, raw, raw_len);
+	if (codec == LT_CODEC_COLUMNS) {
+		memcpy(out, head, head_len);
+		stored = head_len;
+		for (int c = 0; c < LT_COL_COUNT; c++) {
+			memcpy(out + stored, col[c], col_len[c]);
+			stored += col_len[c];
+		}
+	}
 	lt_put_u32le(zbuf, LT_BLOCK_MAGIC);
 	lt_put_u32le(zbuf + 4, (uint32_t)stored);
-	lt_put_u32le(zbuf + 8, (uint32_t)raw_len);
+	lt_put_u32le(zbuf + 8, (uint32_t)raw_total);
 	zbuf[12] = codec;
 	zbuf[13] = zbuf[14] = zbuf[15] = 0;
 	lt_put_u32le(zbuf + 16, lt_checksum(out, stored));
@@ -169,9 +228,25 @@ static void flush_block(void)
 }
 
 /* Makes room for `need` more raw bytes, flushing the block if needed. */
+/* A group of records that must share a block (a THREAD/EPOCH prefix and
+ * the record it positions) starts here: when any column has passed
+ * RAW_CAP the block is flushed first, so the group itself always fits in
+ * the RAW_SLACK left (no group is larger). */
+static inline void group_start(void)
+{
+	for (int c = 0; c < LT_COL_COUNT; c++)
+		if (col_len[c] >= RAW_CAP) {
+			flush_block();
+			return;
+		}
+}
+
+/* Room for `need` more bytes in META. Inside a group this never flushes
+ * (see group_start); only an oversized record, such as a huge module map,
+ * gets a flush here. */
 static inline uint8_t *room(size_t need)
 {
-	if (raw_len + need > RAW_CAP + RAW_SLACK || raw_len >= RAW_CAP)
+	if (raw_len + need > COL_CAP)
 		flush_block();
 	return raw + raw_len;
 }
@@ -194,6 +269,7 @@ static void meta_end(uint8_t *payload_start, uint8_t *payload_end)
 	l[2] = (uint8_t)((len >> 14) | 0x80);
 	l[3] = (uint8_t)((len >> 21) & 0x7f);
 	raw_len = (size_t)(payload_end - raw);
+	put_op(LT_OP_RECORD);
 }
 
 static uint8_t *put_str(uint8_t *p, const char *s, size_t max)
@@ -214,6 +290,7 @@ static void set_thread(uint32_t index, uint64_t *enc_epoch, uint64_t *enc_block,
 		*p++ = LT_REC_THREAD;
 		p = lt_put_uv(p, index);
 		cur_thread = index;
+		put_op(LT_OP_RECORD);
 	}
 	if (*enc_block != block_seq) {
 		*enc_block = block_seq;
@@ -223,6 +300,7 @@ static void set_thread(uint32_t index, uint64_t *enc_epoch, uint64_t *enc_block,
 		*p++ = LT_REC_EPOCH;
 		p = lt_put_uv(p, epoch - *enc_epoch);
 		*enc_epoch = epoch;
+		put_op(LT_OP_RECORD);
 	}
 	raw_len = (size_t)(p - raw);
 }
@@ -273,38 +351,48 @@ static void encode_event(lt_ring_t *r, const lt_event_t *e)
 		return;
 	case LT_EV_ALLOC:
 	case LT_EV_REALLOC:
+		group_start();
 		if (e->stack_id && !(stack_written[e->stack_id >> 3] & (1u << (e->stack_id & 7))))
 			write_stack(e->stack_id);
 		break;
 	default:
 		break;
 	}
+	group_start();
 	set_thread(r->thread_index, &r->enc_epoch, &r->enc_block, r->w_epoch);
 	count_events++;
 	switch (e->kind) {
-	case LT_EV_ALLOC:
-		p = room(4 * LT_UV_MAX);
-		if (e->stack_id < LT_REC_ALLOC_SMALL_COUNT) {
-			*p++ = (uint8_t)(LT_REC_ALLOC_SMALL + e->stack_id);
+	case LT_EV_ALLOC: {
+		room(4 * LT_UV_MAX);
+		int k = model_ok ? lt_model_alloc(&model, e->addr, e->size) : -1;
+		put_col_uv(LT_COL_STACK, e->stack_id);
+		put_col_uv(LT_COL_SIZE, e->size);
+		if (k >= 0) {
+			put_op((uint8_t)(LT_OP_ALLOC_HIT + k));
 		} else {
-			*p++ = LT_REC_ALLOC;
-			p = lt_put_uv(p, e->stack_id);
+			put_op(LT_OP_ALLOC_MISS);
+			put_col_uv(LT_COL_ADDR, lt_addr_field(e->addr, prev_addr));
 		}
-		p = lt_put_uv(p, e->size);
-		p = lt_put_uv(p, lt_addr_field(e->addr, prev_addr));
 		prev_addr = e->addr;
-		raw_len = (size_t)(p - raw);
 		count_allocs++;
 		break;
-	case LT_EV_FREE:
-		p = room(2 * LT_UV_MAX);
-		*p++ = LT_REC_FREE;
-		p = lt_put_uv(p, lt_addr_field(e->addr, prev_addr));
+	}
+	case LT_EV_FREE: {
+		room(2 * LT_UV_MAX);
+		uint32_t slot;
+		if (model_ok && lt_model_free(&model, e->addr, &slot)) {
+			put_op(LT_OP_FREE_SLOT);
+			put_col_uv(LT_COL_SLOT, slot);
+		} else {
+			put_op(LT_OP_FREE_ADDR);
+			put_col_uv(LT_COL_ADDR, lt_addr_field(e->addr, prev_addr));
+		}
 		prev_addr = e->addr;
-		raw_len = (size_t)(p - raw);
 		count_frees++;
 		break;
-	case LT_EV_REALLOC:
+	}
+	case LT_EV_REALLOC: {
+		uint32_t slot;
 		p = room(5 * LT_UV_MAX);
 		*p++ = LT_REC_REALLOC;
 		p = lt_put_uv(p, e->stack_id);
@@ -313,9 +401,15 @@ static void encode_event(lt_ring_t *r, const lt_event_t *e)
 		p = lt_put_uv(p, lt_addr_field(e->old_addr, e->addr));
 		prev_addr = e->addr;
 		raw_len = (size_t)(p - raw);
+		put_op(LT_OP_RECORD);
+		if (model_ok) {
+			lt_model_free(&model, e->old_addr, &slot);
+			lt_model_alloc(&model, e->addr, e->size);
+		}
 		count_allocs++;
 		count_frees++;
 		break;
+	}
 	case LT_EV_THREAD_START:
 		p = meta_begin(LT_REC_THREAD_START, 3 * LT_UV_MAX), s = p;
 		p = lt_put_uv(p, r->thread_index);
@@ -347,6 +441,7 @@ static void encode_event(lt_ring_t *r, const lt_event_t *e)
 
 static void write_thread_end(lt_ring_t *r)
 {
+	group_start();
 	set_thread(r->thread_index, &r->enc_epoch, &r->enc_block, r->w_epoch);
 	uint8_t *p = meta_begin(LT_REC_THREAD_END, LT_UV_MAX), *s = p;
 	p = lt_put_uv(p, r->thread_index);
@@ -420,6 +515,7 @@ static void write_signal_markers(void)
 	while (markers_done < n) {
 		markers_done++;
 		uint64_t ep = atomic_load_explicit(&lt__epoch, memory_order_relaxed);
+		group_start();
 		set_thread(0, &writer_epoch_enc, &writer_epoch_block, ep);
 		char name[32] = "signal-";
 		char digits[24];
@@ -519,7 +615,9 @@ static uint64_t work_once(void)
 		write_rss(now);
 		last_rss = now;
 	}
-	if (raw_len && (now - last_flush >= FLUSH_NS || raw_len >= RAW_CAP / 2)) {
+	if ((raw_len || col_len[LT_COL_OPS]) &&
+	    (now - last_flush >= FLUSH_NS || raw_len >= RAW_CAP / 2 ||
+	     col_len[LT_COL_OPS] >= RAW_CAP / 2)) {
 		flush_block();
 		last_flush = now;
 	}
@@ -834,12 +932,16 @@ static void write_process(int fork_child, const char *parent, uint64_t prefix, u
 int lt__writer_open(int fork_child, const char *parent, uint64_t prefix, uint64_t seq)
 {
 	if (!raw) {
-		raw = lt__sys_map(RAW_CAP + RAW_SLACK);
-		zbuf_cap = ZSTD_compressBound(RAW_CAP + RAW_SLACK) + LT_BLOCK_HEADER_LEN;
+		for (int c = 0; c < LT_COL_COUNT; c++)
+			if (!(col[c] = lt__sys_map(COL_CAP)))
+				return -ENOMEM;
+		zbuf_cap = ZSTD_compressBound(LT_COL_COUNT * COL_CAP) + LT_BLOCK_HEADER_LEN +
+			   LT_COL_COUNT * LT_UV_MAX;
 		zbuf = lt__sys_map(zbuf_cap);
 		stack_written = lt__sys_map(STACK_BITS / 8);
-		if (!raw || !zbuf || !stack_written)
+		if (!zbuf || !stack_written)
 			return -ENOMEM;
+		model_ok = lt_model_init(&model, model_map, model_unmap) == 0;
 		if (lt__config.zstd_level > 0) {
 			ZSTD_customMem mem = {zalloc, zfree, NULL};
 			zctx = ZSTD_createCCtx_advanced(mem);
@@ -863,5 +965,8 @@ int lt__writer_open(int fork_child, const char *parent, uint64_t prefix, uint64_
 	}
 	block_reset();
 	write_process(fork_child, parent, prefix, seq);
+	/* PROCESS gets a block of its own: a reader looks at it before it
+	 * knows where the heap model starts (format.h, columnar blocks). */
+	flush_block();
 	return 0;
 }

@@ -29,11 +29,37 @@
  * its own: the delta state (current thread, previous address, ...) resets
  * to zero at the start of each block. That is what lets a forked child's
  * trace start from a byte prefix of its parent's file and what lets a
- * reader recover everything up to a truncation point.
+ * reader recover everything up to a truncation point. (The heap model of
+ * columnar blocks is the one state that spans blocks; see below.)
  *
  * Readers must reject a major version they do not know (naming both
  * versions); a higher minor version only adds record types that have a
  * length prefix, which older readers skip.
+ *
+ * COLUMNAR BLOCKS (codec LT_CODEC_ZSTD_COLUMNS, or LT_CODEC_COLUMNS when
+ * stored uncompressed) carry the same records in a form that compresses
+ * about twice as well. The payload is six uv column lengths, then the six
+ * columns in this order: OPS, SIZE, STACK, SLOT, ADDR, META. A reader
+ * expands them back into the record stream described below (the
+ * "canonical" stream, with the usual per-block delta state), op by op:
+ *
+ *   0x00..0x0f  ALLOC_HIT k: uv stack_id (STACK), uv size (SIZE); the
+ *               address is the k-th most recently freed address of the
+ *               size's class in the heap model (leaktrace/model.h)
+ *   0x10  ALLOC_MISS: uv stack_id (STACK), uv size (SIZE), address field
+ *         (ADDR, relative to the canonical stream's previous address)
+ *   0x11  FREE_SLOT: uv slot (SLOT); the address of that model slot
+ *   0x12  FREE_ADDR: address field (ADDR)
+ *   0x13  RECORD: one canonical record, copied from META (any record type
+ *         but ALLOC and FREE; REALLOC travels this way)
+ *
+ * The heap model starts empty at the start of the file (for a fork
+ * child: at the start of its parent's file) and persists across blocks;
+ * every allocation, free and realloc, however it was carried, updates it
+ * in stream order (lt_model_alloc, lt_model_free; a realloc is the free
+ * of the old address then the allocation of the new). Blocks therefore
+ * decode in order from the start of the file; the shim writes the PROCESS
+ * record in a block of its own, before any event.
  *
  * RECORDS
  *
@@ -143,6 +169,26 @@
 enum lt_codec {
 	LT_CODEC_RAW = 0,
 	LT_CODEC_ZSTD = 1,
+	LT_CODEC_ZSTD_COLUMNS = 2,
+	LT_CODEC_COLUMNS = 3,
+};
+
+enum lt_column {
+	LT_COL_OPS,
+	LT_COL_SIZE,
+	LT_COL_STACK,
+	LT_COL_SLOT,
+	LT_COL_ADDR,
+	LT_COL_META,
+	LT_COL_COUNT,
+};
+
+enum lt_column_op {
+	LT_OP_ALLOC_HIT = 0x00, /* + k, k < LT_MODEL_MRU (16) */
+	LT_OP_ALLOC_MISS = 0x10,
+	LT_OP_FREE_SLOT = 0x11,
+	LT_OP_FREE_ADDR = 0x12,
+	LT_OP_RECORD = 0x13,
 };
 
 enum lt_record_type {

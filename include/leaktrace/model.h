@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/* The heap model behind the columnar block codec (format.h, "Columnar
+ * blocks"): the shim's writer and the analyzer's decoder each run this
+ * same code over the same event sequence, so a free can be written as the
+ * small slot number of its block and most allocations as "the k-th most
+ * recently freed address of this size class" instead of full addresses. */
+#ifndef LEAKTRACE_MODEL_H
+#define LEAKTRACE_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define LT_MODEL_BINS 4096 /* size classes: glibc chunk sizes / 16 */
+#define LT_MODEL_MRU 16 /* recently freed addresses kept per class */
+#define LT_MODEL_MAX_LIVE (1u << 22) /* blocks modelled; more fall back */
+#define LT_MODEL_MIN_CAP (1u << 12)
+
+/* Memory for the model, from the caller: the shim maps it, the analyzer
+ * uses calloc. Must return zeroed memory or NULL; release may be NULL. */
+typedef void *(*lt_model_alloc_fn)(size_t bytes);
+typedef void (*lt_model_release_fn)(void *p, size_t bytes);
+
+struct lt_model_entry {
+	uint64_t addr; /* 0 = empty */
+	uint32_t slot;
+	uint32_t bin; /* lt_model_bin() of the block's size */
+};
+
+typedef struct lt_model_s {
+	struct lt_model_entry *table; /* open addressing, linear probing */
+	uint32_t cap; /* power of two */
+	uint32_t live;
+	uint64_t *slot_addr; /* slot -> address, LT_MODEL_MAX_LIVE entries */
+	uint32_t *free_slots; /* a stack of released slots */
+	uint32_t nfree;
+	uint32_t next_slot;
+	/* Per size class, the last LT_MODEL_MRU freed addresses, newest
+	 * first; an address handed out again leaves its list. */
+	uint64_t mru[LT_MODEL_BINS][LT_MODEL_MRU];
+	lt_model_alloc_fn alloc;
+	lt_model_release_fn release;
+} lt_model_t;
+
+/* The size class of a request: glibc's chunk size in 16-byte units, which
+ * is what its bins reuse by; other allocators just predict less often. */
+static inline uint32_t lt_model_bin(uint64_t size)
+{
+	uint64_t b = (size + 8 + 15) >> 4;
+	if (b < 2)
+		b = 2;
+	return b >= LT_MODEL_BINS ? LT_MODEL_BINS - 1 : (uint32_t)b;
+}
+
+static inline uint32_t lt_model_hash(uint64_t addr, uint32_t cap)
+{
+	return (uint32_t)((addr * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+}
+
+/* Sets m up empty. 0, or -1 when memory is short. */
+static inline int lt_model_init(lt_model_t *m, lt_model_alloc_fn alloc,
+				lt_model_release_fn release)
+{
+	memset(m, 0, sizeof *m);
+	m->alloc = alloc;
+	m->release = release;
+	m->cap = LT_MODEL_MIN_CAP;
+	m->table = alloc(sizeof *m->table * m->cap);
+	m->slot_addr = alloc(sizeof *m->slot_addr * LT_MODEL_MAX_LIVE);
+	m->free_slots = alloc(sizeof *m->free_slots * LT_MODEL_MAX_LIVE);
+	return m->table && m->slot_addr && m->free_slots ? 0 : -1;
+}
+
+static inline void lt_model_destroy(lt_model_t *m)
+{
+	if (m->release) {
+		m->release(m->table, sizeof *m->table * m->cap);
+		m->release(m->slot_addr, sizeof *m->slot_addr * LT_MODEL_MAX_LIVE);
+		m->release(m->free_slots, sizeof *m->free_slots * LT_MODEL_MAX_LIVE);
+	}
+	m->table = NULL;
+}
+
+static inline struct lt_model_entry *lt_model_find(const lt_model_t *m, uint64_t addr)
+{
+	for (uint32_t i = lt_model_hash(addr, m->cap);; i = (i + 1) & (m->cap - 1)) {
+		struct lt_model_entry *e = &m->table[i];
+		if (e->addr == addr)
+			return e;
+		if (e->addr == 0)
+			return NULL;
+	}
+}
+
+/* Removes the entry at e, keeping every probe chain intact (backward-shift
+ * deletion: no tombstones, so lookups stay short). */
+static inline void lt_model_erase(lt_model_t *m, struct lt_model_entry *e)
+{
+	uint32_t mask = m->cap - 1;
+	uint32_t i = (uint32_t)(e - m->table);
+	for (uint32_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+		struct lt_model_entry *n = &m->table[j];
+		if (n->addr == 0)
+			break;
+		uint32_t home = lt_model_hash(n->addr, m->cap);
+		/* n may move to i when its home is not in (i, j]. */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			m->table[i] = *n;
+			i = j;
+		}
+	}
+	m->table[i].addr = 0;
+	m->live--;
+}
+
+static inline int lt_model_grow(lt_model_t *m)
+{
+	uint32_t cap = m->cap * 2;
+	struct lt_model_entry *t = m->alloc(sizeof *t * cap);
+	if (!t)
+		return -1;
+	for (uint32_t i = 0; i < m->cap; i++) {
+		if (!m->table[i].addr)
+			continue;
+		uint32_t j = lt_model_hash(m->table[i].addr, cap);
+		while (t[j].addr)
+			j = (j + 1) & (cap - 1);
+		t[j] = m->table[i];
+	}
+	if (m->release)
+		m->release(m->table, sizeof *m->table * m->cap);
+	m->table = t;
+	m->cap = cap;
+	return 0;
+}
+
+static inline void lt_model_mru_push(lt_model_t *m, uint64_t addr, uint32_t bin)
+{
+	uint64_t *r = m->mru[bin];
+	memmove(r + 1, r, sizeof *r * (LT_MODEL_MRU - 1));
+	r[0] = addr;
+}
+
+/* A free of addr. Returns 1 and the block's slot when the model knows the
+ * block (it is then forgotten, its address becomes the most recently freed
+ * of its class and its slot the next to be reused), 0 when it does not. */
+static inline int lt_model_free(lt_model_t *m, uint64_t addr, uint32_t *slot)
+{
+	struct lt_model_entry *e = addr ? lt_model_find(m, addr) : NULL;
+	if (!e)
+		return 0;
+	*slot = e->slot;
+	lt_model_mru_push(m, addr, e->bin);
+	m->slot_addr[e->slot] = 0;
+	m->free_slots[m->nfree++] = e->slot;
+	lt_model_erase(m, e);
+	return 1;
+}
+
+/* The address of a live slot, or 0 when the slot is not live (corrupt
+ * input on the decoder's side). */
+static inline uint64_t lt_model_slot_addr(const lt_model_t *m, uint64_t slot)
+{
+	return slot < m->next_slot ? m->slot_addr[slot] : 0;
+}
+
+/* The k-th most recently freed address of size's class (0 = none). */
+static inline uint64_t lt_model_predicted(const lt_model_t *m, uint64_t size, unsigned k)
+{
+	return k < LT_MODEL_MRU ? m->mru[lt_model_bin(size)][k] : 0;
+}
+
+/* An allocation of size bytes at addr. Returns k when addr was the k-th
+ * most recently freed address of its class (it leaves that list), -1
+ * otherwise. The block is remembered unless LT_MODEL_MAX_LIVE blocks are;
+ * a block already remembered at addr (its free was not seen yet) is
+ * replaced. */
+static inline int lt_model_alloc(lt_model_t *m, uint64_t addr, uint64_t size)
+{
+	if (!addr)
+		return -1;
+	int hit = -1;
+	uint32_t bin = lt_model_bin(size);
+	uint64_t *r = m->mru[bin];
+	for (int k = 0; k < LT_MODEL_MRU; k++) {
+		if (r[k] == addr) {
+			hit = k;
+			memmove(r + k, r + k + 1, sizeof *r * (size_t)(LT_MODEL_MRU - 1 - k));
+			r[LT_MODEL_MRU - 1] = 0;
+			break;
+		}
+	}
+	uint32_t old;
+	if (lt_model_find(m, addr))
+		lt_model_free(m, addr, &old);
+	if (m->live >= LT_MODEL_MAX_LIVE)
+		return hit;
+	if (m->live + 1 > m->cap / 2 && lt_model_grow(m))
+		return hit;
+	uint32_t slot = m->nfree ? m->free_slots[--m->nfree] : m->next_slot++;
+	uint32_t i = lt_model_hash(addr, m->cap);
+	while (m->table[i].addr)
+		i = (i + 1) & (m->cap - 1);
+	m->table[i].addr = addr;
+	m->table[i].bin = bin;
+	m->table[i].slot = slot;
+	m->slot_addr[slot] = addr;
+	m->live++;
+	return hit;
+}
+
+#endif /* LEAKTRACE_MODEL_H */
