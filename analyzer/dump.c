@@ -36,6 +36,22 @@ static const char *exit_kind_name(uint64_t kind)
 	}
 }
 
+static const char *codec_name(unsigned codec)
+{
+	switch (codec) {
+	case LT_CODEC_RAW:
+		return "raw";
+	case LT_CODEC_ZSTD:
+		return "zstd";
+	case LT_CODEC_ZSTD_COLUMNS:
+		return "zstd-columns";
+	case LT_CODEC_COLUMNS:
+		return "columns";
+	default:
+		return "unknown";
+	}
+}
+
 static void dump_record(const lt__record_t *r, FILE *out)
 {
 	switch (r->type) {
@@ -146,7 +162,7 @@ static void dump_record(const lt__record_t *r, FILE *out)
 			     " codec=%s\n",
 			r->u.block.offset, r->u.block.stored_len,
 			r->u.block.raw_len,
-			r->u.block.codec == LT_CODEC_ZSTD ? "zstd" : "raw");
+			codec_name(r->u.block.codec));
 		break;
 	case LT__REC_SEGMENT:
 		if (r->u.segment.parent)
