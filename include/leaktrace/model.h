@@ -52,9 +52,16 @@ static inline uint32_t lt_model_bin(uint64_t size)
 	return b >= LT_MODEL_BINS ? LT_MODEL_BINS - 1 : (uint32_t)b;
 }
 
+/* A full 64-bit mix (the murmur3 finaliser): heap addresses come in
+ * arithmetic progressions, which a bare multiply maps onto clusters. */
 static inline uint32_t lt_model_hash(uint64_t addr, uint32_t cap)
 {
-	return (uint32_t)((addr * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+	addr ^= addr >> 33;
+	addr *= 0xff51afd7ed558ccdull;
+	addr ^= addr >> 33;
+	addr *= 0xc4ceb9fe1a85ec53ull;
+	addr ^= addr >> 33;
+	return (uint32_t)addr & (cap - 1);
 }
 
 /* Sets m up empty. 0, or -1 when memory is short. */
