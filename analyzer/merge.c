@@ -14,15 +14,28 @@
 #define LT__DEFAULT_WINDOW 2 /* epochs (~ms): the writer's drain skew */
 #define LT__DEFAULT_MAX_BUFFERED (1u << 20) /* ~80 MiB of queued events */
 #define LT__STARVE_BATCH 256 /* events read ahead when every head is blocked */
-#define LT__STALE_EPOCHS 32 /* a thread silent this long is idle, not late */
+#define LT__STALE_EPOCHS 32 /* a thread this many epochs behind is idle, not late */
+#define LT__IDLE_RECORDS 65536 /* a thread silent for this many records is idle */
 #define LT__GATE_EVERY 64 /* records read between recomputations of the gate */
 
 /* One thread's stream: a ring of queued events, free-running indexes
- * (count = tail - head, slot = index & (cap - 1)). */
+ * (count = tail - head, slot = index & (cap - 1)).
+ *
+ * Within one epoch (about a millisecond) a busy thread has thousands of
+ * events and the file does not say how they interleave with other
+ * threads'. Spreading each thread's events of an epoch evenly over it
+ * approximates real time far better than taking one thread's run after
+ * another: an event's place is epoch + run_index / run length. runs holds
+ * the lengths of the runs (events of one epoch) that have queued events,
+ * oldest first; the last one is open while events of its epoch arrive. */
 struct lt__mthread {
 	uint64_t index; /* the thread index of the trace */
 	lt__event_t *q;
 	uint64_t head, tail, cap;
+	uint32_t *runs;
+	uint32_t runs_head, runs_tail, runs_cap; /* same ring discipline */
+	uint64_t open_epoch; /* epoch of the last run */
+	uint64_t last_read; /* m->reads when its last record was read */
 	long heap_pos; /* position in the merge's heap, -1 when empty */
 	uint64_t frontier; /* epoch of its last record read from the file */
 	long active_pos; /* position in the merge's active list, -1 if ended */
@@ -52,7 +65,7 @@ struct lt__merge_s {
 	size_t nactive, active_cap;
 	uint64_t gate, reads_since_gate;
 
-	uint64_t buffered, max_seen, seq, starve_until;
+	uint64_t buffered, max_seen, seq, starve_until, reads;
 	bool eof, barrier;
 	lt__record_t segment; /* the SEGMENT record held during a barrier */
 	char *last_str; /* string of the last emitted event, freed next call */
@@ -66,10 +79,22 @@ static const lt__event_t *front(const struct lt__mthread *t)
 	return &t->q[t->head & (t->cap - 1)];
 }
 
+static uint64_t front_run_len(const struct lt__mthread *t)
+{
+	return t->runs[t->runs_head & (t->runs_cap - 1)];
+}
+
+/* Order of heads: epoch, then place within the epoch, then file order. */
 static bool before(const struct lt__mthread *a, const struct lt__mthread *b)
 {
 	const lt__event_t *x = front(a), *y = front(b);
-	return x->epoch < y->epoch || (x->epoch == y->epoch && x->seq < y->seq);
+	if (x->epoch != y->epoch)
+		return x->epoch < y->epoch;
+	uint64_t l = (uint64_t)x->run_index * front_run_len(b);
+	uint64_t r = (uint64_t)y->run_index * front_run_len(a);
+	if (l != r)
+		return l < r;
+	return x->seq < y->seq;
 }
 
 static void heap_set(lt__merge_t *m, size_t i, struct lt__mthread *t)
@@ -195,7 +220,29 @@ static int enqueue(lt__merge_t *m, const lt__event_t *ev)
 		t->head = 0;
 		t->cap = ncap;
 	}
-	t->q[t->tail++ & (t->cap - 1)] = *ev;
+	if (t->head == t->tail || ev->epoch != t->open_epoch) {
+		if (t->head == t->tail)
+			t->runs_head = t->runs_tail; /* no queued event is in them */
+		if (t->runs_tail - t->runs_head == t->runs_cap) {
+			uint32_t ncap = t->runs_cap ? t->runs_cap * 2 : 8;
+			uint32_t *r = malloc(ncap * sizeof *r);
+			if (!r)
+				return -ENOMEM;
+			for (uint32_t i = t->runs_head; i != t->runs_tail; i++)
+				r[i - t->runs_head] = t->runs[i & (t->runs_cap - 1)];
+			free(t->runs);
+			t->runs = r;
+			t->runs_tail -= t->runs_head;
+			t->runs_head = 0;
+			t->runs_cap = ncap;
+		}
+		t->runs[t->runs_tail++ & (t->runs_cap - 1)] = 0;
+		t->open_epoch = ev->epoch;
+	}
+	uint32_t *open = &t->runs[(t->runs_tail - 1) & (t->runs_cap - 1)];
+	t->q[t->tail & (t->cap - 1)] = *ev;
+	t->q[t->tail & (t->cap - 1)].run_index = (*open)++;
+	t->tail++;
 	if (t->tail - t->head == 1) {
 		int rc = heap_push(m, t);
 		if (rc)
@@ -211,6 +258,10 @@ static void dequeue(lt__merge_t *m, struct lt__mthread *t, lt__event_t *ev)
 {
 	*ev = t->q[t->head++ & (t->cap - 1)];
 	m->buffered--;
+	/* The run of the new front starts over at index 0: drop the old one. */
+	if (t->head != t->tail && front(t)->run_index == 0 &&
+	    t->runs_tail - t->runs_head > 1)
+		t->runs_head++;
 	if (t->head == t->tail) {
 		if (t->heap_pos >= 0) {
 			size_t i = (size_t)t->heap_pos;
@@ -239,6 +290,7 @@ static int saw(lt__merge_t *m, uint64_t index, uint64_t epoch)
 		return -ENOMEM;
 	if (epoch > t->frontier || m->stats.threads != before)
 		t->frontier = epoch;
+	t->last_read = m->reads;
 	if (m->stats.threads != before && (!known || epoch < m->gate))
 		m->gate = epoch; /* a new thread may hold back the others */
 	if (epoch > m->max_seen)
@@ -262,9 +314,11 @@ static void recompute_gate(lt__merge_t *m)
 {
 	uint64_t gate = UINT64_MAX;
 	for (size_t i = 0; i < m->nactive; i++) {
-		uint64_t f = m->active[i]->frontier;
-		if (m->max_seen - f <= LT__STALE_EPOCHS && f < gate)
-			gate = f;
+		const struct lt__mthread *t = m->active[i];
+		bool idle = m->max_seen - t->frontier > LT__STALE_EPOCHS ||
+			    m->reads - t->last_read > LT__IDLE_RECORDS;
+		if (!idle && t->frontier < gate)
+			gate = t->frontier;
 	}
 	m->gate = gate;
 	m->reads_since_gate = 0;
@@ -291,6 +345,7 @@ static int read_record(lt__merge_t *m, lt__merged_t *out)
 	}
 	lt__event_t ev = {.type = r.type, .thread = r.thread, .epoch = r.epoch};
 	m->reads_since_gate++;
+	m->reads++;
 	switch (r.type) {
 	case LT_REC_ALLOC:
 	case LT_REC_FREE:
@@ -397,16 +452,21 @@ static struct lt__mthread *resolve_alloc_conflict(lt__merge_t *m,
 						  uint64_t limit)
 {
 	uint64_t addr = front(chosen)->addr;
-	if (frees_own(chosen, addr))
-		return chosen;
 	size_t n = m->nheap < LT__CONFLICT_SCAN ? m->nheap : LT__CONFLICT_SCAN;
+	bool own_checked = false;
 	for (size_t i = 0; i < n; i++) {
 		struct lt__mthread *o = m->heap[i];
 		const lt__event_t *h = front(o);
-		if (o == chosen || h->epoch > limit || h->addr != addr ||
+		if (o == chosen || h->addr != addr || h->epoch > limit ||
 		    (h->type != LT_REC_ALLOC && h->type != LT_REC_REALLOC) ||
 		    blocked(m, h))
 			continue;
+		/* A conflict (rare): only now is scanning queues worth it. */
+		if (!own_checked) {
+			if (frees_own(chosen, addr))
+				return chosen;
+			own_checked = true;
+		}
 		if (frees_own(o, addr))
 			return o;
 	}
@@ -467,7 +527,14 @@ int lt__merge_next(lt__merge_t *m, lt__merged_t *out)
 		}
 		struct lt__mthread *t = pick(m);
 		if (!t) {
-			if (can_read && m->buffered < m->opts.max_buffered) {
+			/* Reading on only helps while some thread may still
+			 * have unread events old enough to unblock a head. */
+			uint64_t oldest = front(m->heap[0])->epoch;
+			if (can_read && m->gate <= oldest + m->opts.window &&
+			    m->reads_since_gate >= LT__GATE_EVERY)
+				recompute_gate(m);
+			if (can_read && m->buffered < m->opts.max_buffered &&
+			    m->gate <= oldest + m->opts.window) {
 				/* Every head waits: read further, the event that
 				 * unblocks one may come later in the file. */
 				m->starve_until = m->buffered + LT__STARVE_BATCH;
@@ -528,6 +595,7 @@ void lt__merge_free(lt__merge_t *m)
 			free(t->q[i & (t->cap - 1)].str);
 		HASH_DEL(m->threads, t);
 		free(t->q);
+		free(t->runs);
 		free(t);
 	}
 	free(m->heap);

@@ -22,6 +22,7 @@ typedef struct lt__event_s {
 	bool forced; /* emitted although the causal rule said wait */
 	uint64_t thread, epoch;
 	uint64_t seq; /* position in the file, for ties and tests */
+	uint32_t run_index; /* its place among its thread's events of this epoch */
 	uint64_t stack_id, size, addr, old_addr;
 	char *str; /* NUL-terminated; owned by the merge, valid until next call */
 } lt__event_t;
