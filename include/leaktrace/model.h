@@ -13,7 +13,7 @@
 
 #define LT_MODEL_BINS 4096 /* size classes: glibc chunk sizes / 16 */
 #define LT_MODEL_MRU 16 /* recently freed addresses kept per class */
-#define LT_MODEL_MAX_LIVE (1u << 22) /* blocks modelled; more fall back */
+#define LT_MODEL_MAX_LIVE (1u << 16) /* blocks modelled (a table that stays in cache); more fall back to addresses */
 #define LT_MODEL_MIN_CAP (1u << 12)
 
 /* Memory for the model, from the caller: the shim maps it, the analyzer
