@@ -23,7 +23,15 @@ static void model_free(void *p, size_t bytes)
 
 int lt__columns_init(lt__columns_t *c)
 {
+	/* The model (tens of MB of mostly untouched memory) is set up by the
+	 * first columnar block: a decoder that only reads a trace's PROCESS
+	 * record, or a trace without columnar blocks, never pays for it. */
 	memset(c, 0, sizeof *c);
+	return 0;
+}
+
+static int model_start(lt__columns_t *c)
+{
 	c->model = malloc(sizeof *c->model);
 	if (!c->model)
 		return -ENOMEM;
@@ -81,6 +89,8 @@ static size_t record_length(const uint8_t *p, const uint8_t *end)
 int lt__columns_expand(lt__columns_t *c, const uint8_t *in, size_t len,
 		       const uint8_t **out, size_t *out_len, char *err, size_t err_len)
 {
+	if (!c->model && model_start(c))
+		return -ENOMEM;
 	const uint8_t *p = in, *end = in + len;
 	const uint8_t *col[LT_COL_COUNT], *col_end[LT_COL_COUNT];
 	uint64_t sizes[LT_COL_COUNT], total = 0;

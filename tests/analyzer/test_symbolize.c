@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/* Symbolization tests against this test program itself: its module map is
+ * read with dl_iterate_phdr, its own functions must come back with name,
+ * file and line, and the shim's and the allocator's frames are hidden. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <elf.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "modules.h"
+#include "symbolize.h"
+
+struct self_module {
+	char path[4096];
+	uint64_t bias, lo, hi;
+	uint8_t build_id[64];
+	size_t build_id_len;
+};
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+	(void)size;
+	struct self_module *m = ctx;
+	if (info->dlpi_name[0] != '\0')
+		return 0; /* the main program comes first with an empty name */
+	m->bias = info->dlpi_addr;
+	m->lo = UINT64_MAX;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_LOAD) {
+			uint64_t lo = info->dlpi_addr + ph->p_vaddr;
+			if (lo < m->lo)
+				m->lo = lo;
+			if (lo + ph->p_memsz > m->hi)
+				m->hi = lo + ph->p_memsz;
+		} else if (ph->p_type == PT_NOTE) {
+			const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+			const uint8_t *end = p + ph->p_memsz;
+			while (p + sizeof(ElfW(Nhdr)) <= end) {
+				const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
+				const uint8_t *name = p + sizeof *n;
+				const uint8_t *desc = name + ((n->n_namesz + 3) & ~3u);
+				if (n->n_type == NT_GNU_BUILD_ID && n->n_descsz <= 64) {
+					memcpy(m->build_id, desc, n->n_descsz);
+					m->build_id_len = n->n_descsz;
+				}
+				p = desc + ((n->n_descsz + 3) & ~3u);
+			}
+		}
+	}
+	return 1;
+}
+
+static void modmap_of_self(lt__modmaps_t *mm, struct self_module *self, const char *path)
+{
+	memset(self, 0, sizeof *self);
+	dl_iterate_phdr(find_self, self);
+	cr_assert(realpath("/proc/self/exe", self->path));
+	lt__module_rec_t rec = {
+		.path = {path ? path : self->path, strlen(path ? path : self->path)},
+		.load_bias = self->bias, .lo = self->lo, .hi = self->hi,
+		.build_id = self->build_id, .build_id_len = self->build_id_len,
+	};
+	lt__record_t r = {.u.modules = {.generation = 1, .count = 1, .modules = &rec}};
+	cr_assert_eq(lt__modmaps_add(mm, &r), 0);
+}
+
+__attribute__((noinline)) static void *known_function(void)
+{
+	return __builtin_return_address(0);
+}
+
+static uint64_t call_site_line;
+
+__attribute__((noinline)) static uint64_t calls_known(void)
+{
+	call_site_line = __LINE__ + 1;
+	void *ret = known_function();
+	__asm__ volatile("" ::: "memory"); /* no tail call */
+	return (uint64_t)(uintptr_t)ret + call_site_line * 0;
+}
+
+Test(symbolize, own_function_file_and_line)
+{
+	lt__modmaps_t mm = {0};
+	struct self_module self;
+	modmap_of_self(&mm, &self, NULL);
+	lt__sym_t *s;
+	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
+
+	const lt__frame_t *f;
+	size_t n;
+	cr_assert_eq(lt__sym_addr(s, 0, (uint64_t)(uintptr_t)known_function, false, &f, &n), 0);
+	cr_assert_geq(n, 1);
+	cr_assert_str_eq(f[0].function, "known_function");
+	cr_assert_not_null(f[0].file);
+	cr_assert(strstr(f[0].file, "test_symbolize.c"), "%s", f[0].file);
+
+	uint64_t ret = calls_known();
+	cr_assert_eq(lt__sym_addr(s, 0, ret, true, &f, &n), 0);
+	cr_assert_str_eq(f[n - 1].function, "calls_known");
+	cr_assert_eq(f[n - 1].line, call_site_line);
+	cr_assert_eq(f[n - 1].offset, ret - self.bias);
+
+	/* Cached: the same frames come back. */
+	const lt__frame_t *again;
+	cr_assert_eq(lt__sym_addr(s, 0, ret, true, &again, &n), 0);
+	cr_assert_eq(again, f);
+	lt__sym_free(s);
+	lt__modmaps_free(&mm);
+}
+
+Test(symbolize, wrong_build_id_falls_back_to_module_offset)
+{
+	lt__modmaps_t mm = {0};
+	struct self_module self;
+	modmap_of_self(&mm, &self, NULL);
+	mm.maps[0].modules[0].build_id[0] ^= 0xff;
+	lt__sym_t *s;
+	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
+	const lt__frame_t *f;
+	size_t n;
+	uint64_t a = (uint64_t)(uintptr_t)known_function;
+	cr_assert_eq(lt__sym_addr(s, 0, a, false, &f, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_null(f[0].function);
+	char buf[4200], want[4200];
+	const char *base = strrchr(self.path, '/') + 1;
+	snprintf(want, sizeof want, "%s+0x%lx", base, (unsigned long)(a - self.bias));
+	cr_assert_str_eq(lt__frame_label(&f[0], buf, sizeof buf), want);
+	lt__sym_free(s);
+	lt__modmaps_free(&mm);
+}
+
+Test(symbolize, sysroot_prefixes_module_paths)
+{
+	lt__modmaps_t mm = {0};
+	struct self_module self;
+	modmap_of_self(&mm, &self, NULL);
+	/* Recorded as /exe-dir/..., found under a sysroot of "/" + path. */
+	lt__sym_opts_t o = {.sysroot = "/nonexistent-root"};
+	lt__sym_t *s;
+	cr_assert_eq(lt__sym_new(&s, &mm, &o), 0);
+	const lt__frame_t *f;
+	size_t n;
+	cr_assert_eq(lt__sym_addr(s, 0, (uint64_t)(uintptr_t)known_function, false, &f, &n), 0);
+	cr_assert_null(f[0].function, "the binary is not under the sysroot");
+	lt__sym_free(s);
+	lt__modmaps_free(&mm);
+}
+
+Test(symbolize, hides_shim_allocator_and_wrappers)
+{
+	lt__modmaps_t mm = {0};
+	struct self_module self;
+	modmap_of_self(&mm, &self, NULL);
+	/* A second map where the test binary pretends to be the shim. */
+	lt__module_rec_t rec = {.path = {"/x/libleaktrace.so", 18}, .load_bias = 0,
+				.lo = 0x1000, .hi = 0x2000};
+	lt__record_t r = {.u.modules = {.generation = 2, .count = 1, .modules = &rec}};
+	cr_assert_eq(lt__modmaps_add(&mm, &r), 1);
+	mm.maps[1].modules = realloc(mm.maps[1].modules, 2 * sizeof *mm.maps[1].modules);
+	mm.maps[1].modules[1] = mm.maps[0].modules[0];
+	mm.maps[1].modules[1].path = strdup(mm.maps[0].modules[0].path);
+	mm.maps[1].modules[1].build_id = malloc(self.build_id_len ? self.build_id_len : 1);
+	memcpy(mm.maps[1].modules[1].build_id, self.build_id, self.build_id_len);
+	mm.maps[1].count = 2;
+
+	const char *skip[] = {"calls_*"};
+	lt__sym_opts_t o = {.skip_functions = skip, .nskip = 1};
+	lt__sym_t *s;
+	cr_assert_eq(lt__sym_new(&s, &mm, &o), 0);
+	/* Return addresses are looked up at addr - 1: + 1 lands on entry. */
+	uint64_t entry = (uint64_t)(uintptr_t)known_function + 1;
+	uint64_t stack[] = {0x1100, entry, calls_known(), entry};
+	const lt__frame_t **v;
+	size_t n;
+	/* shim frame hidden, then known_function is visible */
+	cr_assert_eq(lt__sym_stack(s, 1, stack, 4, &v, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_str_eq(v[0]->function, "known_function");
+	free(v);
+	/* shim frame, then a --skip-function wrapper: both hidden */
+	uint64_t stack2[] = {0x1100, calls_known(), (uint64_t)(uintptr_t)known_function + 1};
+	cr_assert_eq(lt__sym_stack(s, 1, stack2, 3, &v, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(v[0]->function, "known_function");
+	free(v);
+	lt__sym_free(s);
+	lt__modmaps_free(&mm);
+}
