@@ -399,9 +399,14 @@ static int add_child(lt__replay_t *r, const lt__event_t *ev)
 
 static int apply_event(lt__replay_t *r, const lt__event_t *ev)
 {
-	struct lt__rthread *t = rthread(r, ev->thread);
-	if (!t)
-		return -ENOMEM;
+	/* Threads are counted by their allocation events: positioned records
+	 * may sit in the stream of the thread that wrote them for another. */
+	struct lt__rthread *t = NULL;
+	if (ev->type == LT_REC_ALLOC || ev->type == LT_REC_FREE || ev->type == LT_REC_REALLOC) {
+		t = rthread(r, ev->thread);
+		if (!t)
+			return -ENOMEM;
+	}
 	if (ev->epoch > r->totals.last_epoch)
 		r->totals.last_epoch = ev->epoch;
 	if (ev->forced)

@@ -303,8 +303,7 @@ static int key_put(char **buf, size_t *len, size_t *cap, const char *s, char sep
 	return 0;
 }
 
-/* The key of frames[0..n): module, function, file and line of each. */
-static int frames_key(const lt__snap_frame_t *frames, size_t n, char **key)
+int lt__snap_frames_key(const lt__snap_frame_t *frames, size_t n, char **key)
 {
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
@@ -341,7 +340,7 @@ static int snapshot_add(lt__snapshot_t *s, struct pending **index, lt__snap_fram
 			size_t n, uint64_t size, uint64_t count)
 {
 	char *key;
-	if (frames_key(frames, n, &key)) {
+	if (lt__snap_frames_key(frames, n, &key)) {
 		frames_free(frames, n);
 		return -ENOMEM;
 	}
@@ -583,13 +582,13 @@ int lt__snapshot_take(const char *trace, const lt__point_t *points, size_t npoin
 				if (!lt__replay_epoch_ns(a.replay, cached_epoch, &cached_ns))
 					cached_ns = 0;
 			}
-			for (size_t i = 0; i < npoints && rc >= 0; i++)
-				if (points[i].kind == LT__AT_TIME && !caps[i].taken &&
-				    cached_ns > points[i].ns)
-				{
-					rc = capture_now(&a, &caps[i], false);
-					caps[i].time_s = (double)points[i].ns / 1e9;
-				}
+			for (size_t i = 0; i < npoints && rc >= 0; i++) {
+				if (points[i].kind != LT__AT_TIME || caps[i].taken ||
+				    cached_ns <= points[i].ns)
+					continue;
+				rc = capture_now(&a, &caps[i], false);
+				caps[i].time_s = (double)points[i].ns / 1e9;
+			}
 		}
 		if (rc >= 0)
 			rc = lt__replay_apply(a.replay, &item);
@@ -612,12 +611,19 @@ int lt__snapshot_take(const char *trace, const lt__point_t *points, size_t npoin
 	for (size_t i = 0; i < npoints && status == 0; i++) {
 		if (caps[i].taken)
 			continue;
-		if (points[i].kind == LT__AT_END || points[i].kind == LT__AT_PEAK) {
+		uint64_t duration = lt__replay_duration_ns(a.replay);
+		if (points[i].kind == LT__AT_TIME && points[i].ns <= duration) {
+			/* No event after that time: the state at the end is the
+			 * state then. */
+			if (capture_now(&a, &caps[i], false))
+				status = lt__fail("%s", strerror(ENOMEM));
+			caps[i].time_s = (double)points[i].ns / 1e9;
+		} else if (points[i].kind == LT__AT_END || points[i].kind == LT__AT_PEAK) {
 			if (capture_now(&a, &caps[i], points[i].kind == LT__AT_PEAK))
 				status = lt__fail("%s", strerror(ENOMEM));
 		} else if (points[i].kind == LT__AT_TIME) {
 			status = lt__fail("%s: the trace ends at %.3f s, before %g s", trace,
-					  (double)lt__replay_duration_ns(a.replay) / 1e9,
+					  (double)duration / 1e9,
 					  (double)points[i].ns / 1e9);
 		} else if (caps[i].seen) {
 			status = lt__fail("%s: marker '%.*s' occurs %" PRIu64 " time(s), not %" PRIu64,

@@ -195,6 +195,10 @@ const char *lt__group_label(const lt__groups_t *g, const lt__group_t *gr, char *
 
 void lt__groups_free(lt__groups_t *g);
 
+/* The symbolic key of frames[0..n) (module, function, file and line of
+ * each) as a malloc'ed string. Returns 0 or -ENOMEM. */
+int lt__snap_frames_key(const lt__snap_frame_t *frames, size_t n, char **key);
+
 /* Snapshot frames as JSON array (jansson), for the JSON outputs. */
 struct json_t;
 struct json_t *lt__snap_frames_json(const lt__snap_frame_t *frames, size_t n);
