@@ -48,7 +48,14 @@ static void read_config(void)
 		lt__config.depth = d < 0 ? 0 : d > LT_MAX_DEPTH ? LT_MAX_DEPTH : (int)d;
 	}
 	s = getenv("LEAKTRACE_UNWIND");
-	lt__config.fp_unwind = s && strcmp(s, "fp") == 0;
+	lt__config.unwinder = LT_UNWIND_FAST;
+	if (s && strcmp(s, "fp") == 0)
+		lt__config.unwinder = LT_UNWIND_FP;
+	else if (s && strcmp(s, "libunwind") == 0)
+		lt__config.unwinder = LT_UNWIND_LIBUNWIND;
+	else if (s && strcmp(s, "check") == 0)
+		lt__config.unwinder = LT_UNWIND_CHECK;
+	lt__config.fp_unwind = lt__config.unwinder == LT_UNWIND_FP;
 	s = getenv("LEAKTRACE_COMPRESS");
 	lt__config.zstd_level = 1;
 	if (s && *s) {
@@ -434,6 +441,7 @@ void lt__finish(int exit_kind, int status)
 	}
 	lt__tls.busy++;
 	int saved = errno;
+	lt__unwind_check_report();
 	lt__writer_stop(exit_kind, status);
 	atomic_store_explicit(&lt__state, LT_STATE_OFF, memory_order_relaxed);
 	errno = saved;

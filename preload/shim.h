@@ -37,11 +37,19 @@ extern _Atomic uint64_t lt__epoch LT_HIDDEN;
 struct lt_config_s {
 	int depth; /* frames per stack, 0 = no stacks */
 	int fp_unwind; /* LEAKTRACE_UNWIND=fp */
+	int unwinder; /* enum lt_unwinder */
 	int zstd_level; /* 0 = store raw blocks */
 	int snapshot_signal; /* 0 = none */
 	char output_pattern[512];
 };
 extern struct lt_config_s lt__config LT_HIDDEN;
+
+enum lt_unwinder {
+	LT_UNWIND_FAST = 0, /* unwind.c, falling back to libunwind */
+	LT_UNWIND_LIBUNWIND, /* libunwind only */
+	LT_UNWIND_FP, /* frame pointers */
+	LT_UNWIND_CHECK, /* fast, compared against libunwind on every stack */
+};
 
 /* Process identity, refreshed in a fork child. */
 extern pid_t lt__pid LT_HIDDEN;
@@ -78,6 +86,11 @@ extern int lt__exit_status LT_HIDDEN;
 int lt__stacks_init(void) LT_HIDDEN;
 uint32_t lt__stack_capture_id(void) LT_HIDDEN; /* 0 = no stack */
 uint32_t lt__stack_intern(const uint64_t *frames, int depth) LT_HIDDEN;
+void lt__unwind_check_report(void) LT_HIDDEN;
+
+/* unwind.c: the CFI-cache stack walker. */
+int lt__unwind_init(void) LT_HIDDEN;
+int lt__unwind_fast(uint64_t *out, int max, uintptr_t stack_hi) LT_HIDDEN;
 const uint64_t *lt__stack_frames(uint32_t id, uint32_t *depth) LT_HIDDEN;
 uint32_t lt__stack_count(void) LT_HIDDEN;
 uint64_t lt__stack_overflows(void) LT_HIDDEN;

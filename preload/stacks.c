@@ -53,9 +53,9 @@ int lt__stacks_init(void)
 	arena = lt__sys_map(LT_STACK_ARENA);
 	if (!slots || !offsets || !arena)
 		return -ENOMEM;
-	if (!lt__config.fp_unwind)
+	if (lt__config.unwinder != LT_UNWIND_FP)
 		unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-	return 0;
+	return lt__unwind_init();
 }
 
 uint32_t lt__stack_count(void)
@@ -86,26 +86,90 @@ static inline uint64_t hash_frames(const uint64_t *f, int n)
 	return h;
 }
 
+/* The top of this thread's stack, found once per thread (the lookup may
+ * allocate; we are inside the recursion guard here). Stack walkers never
+ * read at or above it. */
+static uintptr_t stack_top(void)
+{
+	uintptr_t hi = lt__tls.stack_hi;
+	if (LT_LIKELY(hi))
+		return hi;
+	pthread_attr_t attr;
+	void *addr;
+	size_t size;
+	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+		if (pthread_attr_getstack(&attr, &addr, &size) == 0)
+			hi = (uintptr_t)addr + size;
+		pthread_attr_destroy(&attr);
+	}
+	if (!hi)
+		hi = (uintptr_t)__builtin_frame_address(0) + 65536;
+	lt__tls.stack_hi = hi;
+	return hi;
+}
+
+/* LEAKTRACE_UNWIND=check: walks every stack both ways and counts the
+ * stacks on which the fast walker and libunwind disagree (reported on
+ * stderr at exit). A diagnostic for the fast walker, not for daily use. */
+static _Atomic uint64_t check_stacks, check_fallbacks, check_mismatches;
+
+static void check_against_libunwind(const uint64_t *fast, int n, int max)
+{
+	uint64_t ref[LT_MAX_DEPTH + 8];
+	int m = unw_backtrace((void **)ref, max);
+	/* Relaxed: statistics. */
+	atomic_fetch_add_explicit(&check_stacks, 1, memory_order_relaxed);
+	if (n < 0) {
+		atomic_fetch_add_explicit(&check_fallbacks, 1, memory_order_relaxed);
+		return;
+	}
+	/* Both start inside the shim at different depths: compare from the
+	 * first frame outside it. */
+	int i = 0, j = 0;
+	while (i < n && fast[i] >= lt__self_lo && fast[i] < lt__self_hi)
+		i++;
+	while (j < m && ref[j] >= lt__self_lo && ref[j] < lt__self_hi)
+		j++;
+	/* Only the frames that are kept count (both walks stop at max,
+	 * having started at different depths inside the shim). */
+	int keep = lt__config.depth;
+	int a = n - i < keep ? n - i : keep, b = m - j < keep ? m - j : keep;
+	if (a != b || memcmp(fast + i, ref + j, (size_t)a * 8) != 0)
+		atomic_fetch_add_explicit(&check_mismatches, 1, memory_order_relaxed);
+}
+
+void lt__unwind_check_report(void)
+{
+	if (lt__config.unwinder != LT_UNWIND_CHECK)
+		return;
+	char line[160];
+	uint64_t v[3] = {atomic_load(&check_stacks), atomic_load(&check_fallbacks),
+			 atomic_load(&check_mismatches)};
+	const char *names[3] = {"stacks=", " libunwind_fallbacks=", " mismatches="};
+	size_t len = 0;
+	for (int k = 0; k < 3; k++) {
+		for (const char *q = names[k]; *q; q++)
+			line[len++] = *q;
+		char d[24];
+		int nd = 0;
+		uint64_t x = v[k];
+		do
+			d[nd++] = (char)('0' + x % 10);
+		while (x /= 10);
+		while (nd)
+			line[len++] = d[--nd];
+	}
+	line[len] = 0;
+	lt__sys_warn("unwind check: ", line, NULL);
+}
+
 /* Walks the frame-pointer chain. Reads stay between the current stack
  * pointer and the top of this thread's stack, so a program built without
  * frame pointers yields a short or odd stack, never a crash. */
 static int fp_backtrace(uint64_t *out, int max)
 {
 	uintptr_t lo = (uintptr_t)__builtin_frame_address(0);
-	uintptr_t hi = lt__tls.stack_hi;
-	if (!hi) {
-		pthread_attr_t attr;
-		void *addr;
-		size_t size;
-		if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-			if (pthread_attr_getstack(&attr, &addr, &size) == 0)
-				hi = (uintptr_t)addr + size;
-			pthread_attr_destroy(&attr);
-		}
-		if (!hi)
-			hi = lo + 65536;
-		lt__tls.stack_hi = hi;
-	}
+	uintptr_t hi = stack_top();
 	int n = 0;
 	const uintptr_t *fp = __builtin_frame_address(0);
 	while (n < max) {
@@ -179,11 +243,17 @@ uint32_t lt__stack_capture_id(void)
 	if (max == 0)
 		return 0;
 	uint64_t frames[LT_MAX_DEPTH + 8];
-	int n;
-	if (lt__config.fp_unwind)
+	int n = -1;
+	if (lt__config.unwinder == LT_UNWIND_FP) {
 		n = fp_backtrace(frames, max + 8);
-	else
-		n = unw_backtrace((void **)frames, max + 8);
+	} else {
+		if (lt__config.unwinder != LT_UNWIND_LIBUNWIND)
+			n = lt__unwind_fast(frames, max + 8, stack_top());
+		if (LT_UNLIKELY(lt__config.unwinder == LT_UNWIND_CHECK))
+			check_against_libunwind(frames, n, max + 8);
+		if (n < 0)
+			n = unw_backtrace((void **)frames, max + 8);
+	}
 	/* Drop the shim's own frames (capture, record, the interposed
 	 * function): the first frame kept is the allocator's caller. */
 	int skip = 0;
