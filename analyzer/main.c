@@ -11,6 +11,7 @@
 
 #include "analysis.h"
 #include "callsites.h"
+#include "commands.h"
 #include "dump.h"
 #include "report.h"
 #include "symbolize.h"
@@ -287,10 +288,14 @@ int main(int argc, char **argv)
 			    .color = -1};
 	/* A subcommand may come first; "report" is the default. */
 	if (argc > 1 && argv[1][0] != '-') {
-		static const char *const later[] = {"snapshot", "stats", "diff", "growth"};
-		for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
-			if (strcmp(argv[1], later[i]) == 0)
-				return die("'%s' is not available in this version yet", argv[1]);
+		static const struct {
+			const char *name;
+			int (*run)(int argc, char **argv);
+		} commands[] = {{"snapshot", lt__cmd_snapshot}, {"stats", lt__cmd_stats},
+				{"diff", lt__cmd_diff}, {"growth", lt__cmd_growth}};
+		for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+			if (strcmp(argv[1], commands[i].name) == 0)
+				return commands[i].run(argc - 1, argv + 1);
 		if (strcmp(argv[1], "report") == 0) {
 			argv[1] = argv[0];
 			argv++;

@@ -41,6 +41,11 @@ int lt__report_text(FILE *out, const lt__report_t *r);
 int lt__report_json(FILE *out, const lt__report_t *r);
 int lt__report_folded(FILE *out, const lt__report_t *r);
 
+/* The frames of a stack as the JSON report shows them (DESIGN.md's frame
+ * shape), for the other commands' JSON. */
+struct json_t;
+struct json_t *lt__frames_json(const lt__frame_t *const *frames, size_t n);
+
 /* Looks in the directory of trace_path for traces whose process is a
  * child of (or the exec'd image of) process pid. Returns 0 or -ENOMEM;
  * free with lt__children_free(). */

@@ -44,11 +44,11 @@ static json_t *jstr(const char *s)
 	return s ? jstrn(s, strlen(s)) : json_null();
 }
 
-static json_t *frames_json(const lt__callsite_t *c)
+json_t *lt__frames_json(const lt__frame_t *const *frames, size_t n)
 {
 	json_t *arr = json_array();
-	for (size_t i = 0; i < c->nframes; i++) {
-		const lt__frame_t *f = c->frames[i];
+	for (size_t i = 0; i < n; i++) {
+		const lt__frame_t *f = frames[i];
 		char label[512], addr[32];
 		snprintf(addr, sizeof addr, "0x%" PRIx64, f->address);
 		json_t *o = json_object();
@@ -62,6 +62,11 @@ static json_t *frames_json(const lt__callsite_t *c)
 		json_array_append_new(arr, o);
 	}
 	return arr;
+}
+
+static json_t *frames_json(const lt__callsite_t *c)
+{
+	return lt__frames_json(c->frames, c->nframes);
 }
 
 static json_t *summary_json(const lt__report_t *r)
