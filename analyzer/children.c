@@ -54,10 +54,11 @@ int lt__children_find(const char *trace_path, uint64_t pid, uint64_t start_ns,
 	*out = NULL;
 	*n = 0;
 	const char *slash = strrchr(trace_path, '/');
-	char *dir = slash ? strndup(trace_path, (size_t)(slash - trace_path) + 1) : strdup("./");
+	/* dir is the prefix of the paths shown: "" for the current one. */
+	char *dir = slash ? strndup(trace_path, (size_t)(slash - trace_path) + 1) : strdup("");
 	if (!dir)
 		return -ENOMEM;
-	DIR *dp = opendir(dir);
+	DIR *dp = opendir(dir[0] ? dir : ".");
 	if (!dp) {
 		free(dir);
 		return 0;

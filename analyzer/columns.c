@@ -133,6 +133,10 @@ int lt__columns_expand(lt__columns_t *c, const uint8_t *in, size_t len,
 				addr = lt_addr_from_field(field, prev);
 			} else {
 				addr = lt_model_predicted(m, size, op - LT_OP_ALLOC_HIT);
+				if (!addr && c->lenient) {
+					c->skipped++;
+					continue;
+				}
 				if (!addr)
 					FAIL("columnar block: allocation predicts an empty "
 					     "model entry");
@@ -152,6 +156,10 @@ int lt__columns_expand(lt__columns_t *c, const uint8_t *in, size_t len,
 				if (lt_get_uv(&col[LT_COL_SLOT], col_end[LT_COL_SLOT], &slot))
 					FAIL("columnar block: slot column ends early");
 				addr = lt_model_slot_addr(m, slot);
+				if (!addr && c->lenient) {
+					c->skipped++;
+					continue;
+				}
 				if (!addr)
 					FAIL("columnar block: free of model slot %llu, which "
 					     "is not live", (unsigned long long)slot);

@@ -3,6 +3,7 @@
 #ifndef LT_ANALYZER_COLUMNS_H
 #define LT_ANALYZER_COLUMNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,11 @@ typedef struct lt__columns_s {
 	lt_model_t *model;
 	uint8_t *out;
 	size_t out_cap;
+	/* Set when the blocks that built the model are missing (a fork
+	 * child whose parent trace is gone): events the model cannot resolve
+	 * are skipped and counted instead of being corruption. */
+	bool lenient;
+	uint64_t skipped;
 } lt__columns_t;
 
 int lt__columns_init(lt__columns_t *c);

@@ -55,6 +55,7 @@ struct lt__decoder_s {
 	uint64_t block_offset;
 	ZSTD_DCtx *zctx;
 	lt__columns_t columns; /* heap model of columnar blocks (columns.c) */
+	bool skip_warned;
 
 	/* Delta state, reset at each block start (format.h). */
 	uint64_t cur_thread, cur_epoch, prev_addr;
@@ -628,6 +629,7 @@ static int check_fork_child(lt__decoder_t *d, struct lt__source *s)
 		warn(d, "%s: parent trace '%s' not found: the report covers "
 			"this process's own part only, without what it inherited",
 		     s->path, name);
+		d->columns.lenient = true;
 		free(name);
 		return 0;
 	}
@@ -914,8 +916,14 @@ const char *lt__decoder_error(const lt__decoder_t *d)
 	return d ? d->errbuf : "out of memory";
 }
 
-const char *lt__decoder_warnings(const lt__decoder_t *d)
+const char *lt__decoder_warnings(lt__decoder_t *d)
 {
+	if (d->columns.skipped && !d->skip_warned) {
+		/* Added once, at the first look after the skips happened. */
+		d->skip_warned = true;
+		warn(d, "%s: %llu events refer to the missing parent trace and were skipped",
+		     d->nsrc ? d->src[0].path : "", (unsigned long long)d->columns.skipped);
+	}
 	return d->warnings ? d->warnings : "";
 }
 

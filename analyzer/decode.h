@@ -128,7 +128,7 @@ const char *lt__decoder_error(const lt__decoder_t *d);
 
 /* Warnings collected so far (missing parent file, ...), one per line, or
  * "" when there are none. */
-const char *lt__decoder_warnings(const lt__decoder_t *d);
+const char *lt__decoder_warnings(lt__decoder_t *d);
 
 /* Bytes of input consumed so far (for progress) and the file size (0 when
  * unknown). */
