@@ -937,6 +937,29 @@ class fork(E2E):
         self.assertJsonAgrees(ch, rc)
 
 
+    def test_fork_while_threads_allocate(self):
+        try:
+            p = self.traced([fixture("fx_fork_mt")], timeout=60)
+        except subprocess.TimeoutExpired:
+            self.fail("fork with allocating threads hung (killed after 60 s)")
+        self.assertOk(p)
+        self.assertEqual(p.stdout, "forks 20 ok 20\n")
+        files = self.trace_files()
+        self.assertEqual(len(files), 21, files)
+        kinds = []
+        for f in files:
+            tr = self.decode(f, events=False)
+            pr = tr.processes[-1]
+            if pr["flags"] & LT_PROC_FORK_CHILD:
+                self.assertEqual(pr["parent"], [x for x in files if x != f and
+                                                pr["parent"] == x][0])
+                kinds.append(tuple(e["kind"] for e in tr.ends))
+            else:
+                self.assertEqual([e["kind"] for e in tr.ends], ["normal"])
+                self.assertEqual(sorted(seq for _, _, seq in tr.forks), list(range(1, 21)))
+        self.assertEqual(sorted(kinds), sorted([("normal",)] * 10 + [("_exit",)] * 10))
+
+
 # ---------------------------------------------------------------- exec
 
 
@@ -986,6 +1009,22 @@ class exec(E2E):
         self.assertEqual([e[2] for e in b.all_events() if e[1] == "alloc" and e[2] in (111, 112)],
                          [112])
         self.assertEqual([e["kind"] for e in b.ends], ["normal"])
+
+
+    def test_system_posix_spawn_popen(self):
+        base = run([fixture("fx_spawn")], traced=False)
+        p = self.traced([fixture("fx_spawn")])
+        self.assertOk(p)
+        self.assertEqual(p.stdout, base.stdout)
+        self.assertEqual(p.stdout, "system 3\nposix_spawn 4\npopen from-popen\npclose 0\n")
+        files = self.trace_files()
+        mine = [f for f in files if "fx_spawn" in os.path.basename(f)]
+        self.assertEqual(len(mine), 1, files)
+        self.assertGreaterEqual(len(files), 4, "the shells are traced too: %s" % files)
+        for f in files:
+            tr = self.decode(f, events=False)
+            self.assertEqual(len(tr.ends), 1, "%s: %s" % (f, tr.ends))
+            self.assertEqual(tr.processes[0]["flags"] & LT_PROC_FORK_CHILD, 0, f)
 
 
 # ---------------------------------------------------------------- dlopen
@@ -1084,13 +1123,14 @@ class entry_points(E2E):
             size = {"malloc": None, "realloc-grow": 5000, "realloc-shrink": 20,
                     "realloc-null": 30, "calloc": 21, "reallocarray": 32,
                     "posix_memalign": 100, "aligned_alloc": 512, "memalign": 50,
-                    "valloc": 100, "pvalloc": 4096}.get(name)
+                    "valloc": 100, "pvalloc": 4096, "malloc-big": 16 << 20,
+                    "realloc-big": 32 << 20}.get(name)
             if name == "free":
                 ev.append(("free", 0, o, 0))
             elif name == "realloc-zero":
                 self.assertEqual(a, 0, "glibc realloc(p, 0) returns NULL")
                 ev.append(("free", 0, o, 0))
-            elif name in ("realloc-grow", "realloc-shrink"):
+            elif name in ("realloc-grow", "realloc-shrink", "realloc-big"):
                 ev.append(("realloc", size, a, o))
             elif name == "malloc":
                 ev.append(("alloc", None, a, 0))
