@@ -1293,6 +1293,18 @@ class output_path(E2E):
         tr = self.decode(os.path.join(self.tmp, files[0]))
         self.assertEqual(files[0], "out-fx_marker-%d-%%.bin" % tr.processes[0]["pid"])
 
+    def test_relative_pattern_and_umask(self):
+        # relative to the working directory; mode 0600 whatever the umask
+        e = clean_env({"LEAKTRACE_OUTPUT": "rel-%e.bin", "LD_PRELOAD": SHIM})
+        p = subprocess.run([fixture("fx_marker")], env=e, cwd=self.tmp, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           preexec_fn=lambda: os.umask(0), timeout=60)
+        self.assertOk(p)
+        self.assertEqual(os.listdir(self.tmp), ["rel-fx_marker.bin"])
+        path = os.path.join(self.tmp, "rel-fx_marker.bin")
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        self.decode(path).marker("alpha")
+
     def test_default_name_in_cwd(self):
         p = run([fixture("fx_marker")], cwd=self.tmp)
         self.assertOk(p)
