@@ -36,9 +36,11 @@ struct lt__mthread {
 	uint32_t runs_head, runs_tail, runs_cap; /* same ring discipline */
 	uint64_t open_epoch; /* epoch of the last run */
 	uint64_t last_read; /* m->reads when its last record was read */
+	bool has_events; /* only threads with events hold others back */
 	long heap_pos; /* position in the merge's heap, -1 when empty */
 	uint64_t frontier; /* epoch of its last record read from the file */
 	long active_pos; /* position in the merge's active list, -1 if ended */
+	uint64_t frees_done; /* FREE events of this thread emitted so far */
 	UT_hash_handle hh;
 };
 
@@ -58,9 +60,12 @@ struct lt__merge_s {
 	struct lt__mthread **popped; /* scratch for pick() */
 
 	/* Threads that have not ended. The gate is the smallest frontier
-	 * among those not idle: an event at an epoch below the gate cannot be
-	 * preceded by one not yet read (epochs only grow per thread). gate is
-	 * a lower bound of that, recomputed when it holds an event back. */
+	 * among those that have events and are not idle: an event at an epoch
+	 * below the gate cannot be preceded by one not yet read (epochs only
+	 * grow per thread). The head's own thread counts too: reading it one
+	 * epoch ahead is what lets threads that appear late in the file (a
+	 * new thread drained after a busy one) take their place. gate is a
+	 * lower bound, recomputed when it holds an event back. */
 	struct lt__mthread **active;
 	size_t nactive, active_cap;
 	uint64_t gate, reads_since_gate;
@@ -258,6 +263,8 @@ static void dequeue(lt__merge_t *m, struct lt__mthread *t, lt__event_t *ev)
 {
 	*ev = t->q[t->head++ & (t->cap - 1)];
 	m->buffered--;
+	if (ev->type == LT_REC_FREE)
+		t->frees_done++;
 	/* The run of the new front starts over at index 0: drop the old one. */
 	if (t->head != t->tail && front(t)->run_index == 0 &&
 	    t->runs_tail - t->runs_head > 1)
@@ -283,7 +290,6 @@ static void dequeue(lt__merge_t *m, struct lt__mthread *t, lt__event_t *ev)
 /* Notes that thread index read a record at epoch. Returns 0 or -ENOMEM. */
 static int saw(lt__merge_t *m, uint64_t index, uint64_t epoch)
 {
-	bool known = m->stats.threads > 0;
 	uint64_t before = m->stats.threads;
 	struct lt__mthread *t = thread_get(m, index);
 	if (!t)
@@ -291,11 +297,17 @@ static int saw(lt__merge_t *m, uint64_t index, uint64_t epoch)
 	if (epoch > t->frontier || m->stats.threads != before)
 		t->frontier = epoch;
 	t->last_read = m->reads;
-	if (m->stats.threads != before && (!known || epoch < m->gate))
-		m->gate = epoch; /* a new thread may hold back the others */
 	if (epoch > m->max_seen)
 		m->max_seen = epoch;
 	return 0;
+}
+
+/* A thread's first event: from now on it may hold the others back. */
+static void starts_gating(lt__merge_t *m, struct lt__mthread *t)
+{
+	t->has_events = true;
+	if (t->frontier < m->gate)
+		m->gate = t->frontier;
 }
 
 static void thread_ended(lt__merge_t *m, uint64_t index)
@@ -317,7 +329,9 @@ static void recompute_gate(lt__merge_t *m)
 		const struct lt__mthread *t = m->active[i];
 		bool idle = m->max_seen - t->frontier > LT__STALE_EPOCHS ||
 			    m->reads - t->last_read > LT__IDLE_RECORDS;
-		if (!idle && t->frontier < gate)
+		if (idle || !t->has_events)
+			continue;
+		if (t->frontier < gate)
 			gate = t->frontier;
 	}
 	m->gate = gate;
@@ -354,7 +368,11 @@ static int read_record(lt__merge_t *m, lt__merged_t *out)
 		ev.size = r.u.ev.size;
 		ev.addr = r.u.ev.addr;
 		ev.old_addr = r.u.ev.old_addr;
+		ev.after_thread = r.u.ev.after_thread;
+		ev.after_free = r.u.ev.after_free;
 		break;
+	case LT_REC_AFTER:
+		return 0; /* carried by the allocation that follows */
 	case LT_REC_MARKER:
 	case LT_REC_EXEC:
 		ev.str = copy_str(r.type == LT_REC_MARKER ? r.u.marker : r.u.exec);
@@ -397,16 +415,35 @@ static int read_record(lt__merge_t *m, lt__merged_t *out)
 	}
 	ev.seq = m->seq++;
 	rc = enqueue(m, &ev);
-	if (rc)
+	if (rc) {
 		free(ev.str);
-	return rc;
+		return rc;
+	}
+	if (!m->cur->has_events)
+		starts_gating(m, m->cur);
+	return 0;
 }
 
 /* ---- choosing -------------------------------------------------------- */
 
+/* True when ev names a free (format.h, AFTER) that has not been emitted
+ * yet. Free numbers are modulo 2^24: "not yet" is "ahead by less than
+ * half the range". */
+static bool waits_for_free(const lt__merge_t *m, const lt__event_t *ev)
+{
+	struct lt__mthread *t;
+	HASH_FIND(hh, m->threads, &ev->after_thread, sizeof ev->after_thread, t);
+	if (!t)
+		return true; /* that thread has not shown up yet */
+	uint64_t ahead = (ev->after_free - t->frees_done) & 0xffffff;
+	return ahead != 0 && ahead < (1u << 23);
+}
+
 /* True when the causal rule says ev must wait for another thread. */
 static bool blocked(const lt__merge_t *m, const lt__event_t *ev)
 {
+	if (ev->after_free && waits_for_free(m, ev))
+		return true;
 	switch (ev->type) {
 	case LT_REC_ALLOC:
 		return m->is_live(m->ctx, ev->addr);
@@ -504,7 +541,8 @@ int lt__merge_next(lt__merge_t *m, lt__merged_t *out)
 	m->last_str = NULL;
 	for (;;) {
 		bool can_read = !m->eof && !m->barrier;
-		if (can_read && m->nheap > 0 && m->gate <= front(m->heap[0])->epoch &&
+		if (can_read && m->nheap > 0 &&
+		    m->gate <= front(m->heap[0])->epoch &&
 		    m->reads_since_gate >= LT__GATE_EVERY)
 			recompute_gate(m);
 		if (can_read &&
@@ -576,6 +614,7 @@ int lt__merge_new(lt__merge_t **out, lt__decoder_t *d, lt__is_live_fn is_live,
 		m->opts.window = LT__DEFAULT_WINDOW;
 	if (!m->opts.max_buffered)
 		m->opts.max_buffered = LT__DEFAULT_MAX_BUFFERED;
+	m->gate = UINT64_MAX;
 	return 0;
 }
 
