@@ -16,6 +16,7 @@
 #define LT__STARVE_BATCH 256 /* events read ahead when every head is blocked */
 #define LT__STALE_EPOCHS 32 /* a thread this many epochs behind is idle, not late */
 #define LT__IDLE_RECORDS 65536 /* a thread silent for this many records is idle */
+#define LT__LONE_LOOKAHEAD 4096 /* events read ahead of a thread running alone */
 #define LT__GATE_EVERY 64 /* records read between recomputations of the gate */
 
 /* One thread's stream: a ring of queued events, free-running indexes
@@ -69,6 +70,7 @@ struct lt__merge_s {
 	struct lt__mthread **active;
 	size_t nactive, active_cap;
 	uint64_t gate, reads_since_gate;
+	size_t ngating; /* active threads that have had events */
 
 	uint64_t buffered, max_seen, seq, starve_until, reads;
 	bool eof, barrier;
@@ -306,6 +308,8 @@ static int saw(lt__merge_t *m, uint64_t index, uint64_t epoch)
 static void starts_gating(lt__merge_t *m, struct lt__mthread *t)
 {
 	t->has_events = true;
+	if (t->active_pos >= 0)
+		m->ngating++;
 	if (t->frontier < m->gate)
 		m->gate = t->frontier;
 }
@@ -316,6 +320,8 @@ static void thread_ended(lt__merge_t *m, uint64_t index)
 	HASH_FIND(hh, m->threads, &index, sizeof index, t);
 	if (!t || t->active_pos < 0)
 		return;
+	if (t->has_events)
+		m->ngating--;
 	struct lt__mthread *last = m->active[--m->nactive];
 	m->active[t->active_pos] = last;
 	last->active_pos = t->active_pos;
@@ -514,6 +520,10 @@ static struct lt__mthread *resolve_alloc_conflict(lt__merge_t *m,
  * of the oldest head, whose head is not blocked; NULL if there is none. */
 static struct lt__mthread *pick(lt__merge_t *m)
 {
+	/* One thread alone: nobody else can unblock its head, so asking is
+	 * wasted (a free of a dead block is the replay's to repair). */
+	if (m->nheap == 1 && m->ngating <= 1)
+		return m->heap[0];
 	uint64_t limit = front(m->heap[0])->epoch + m->opts.window;
 	struct lt__mthread *chosen = NULL;
 	size_t npopped = 0;
@@ -545,9 +555,13 @@ int lt__merge_next(lt__merge_t *m, lt__merged_t *out)
 		    m->gate <= front(m->heap[0])->epoch &&
 		    m->reads_since_gate >= LT__GATE_EVERY)
 			recompute_gate(m);
+		/* A thread running alone is read ahead a little, not a whole
+		 * epoch: enough for a thread that appears late in the file, and
+		 * its queue stays in cache. */
+		size_t ahead = m->ngating <= 1 ? LT__LONE_LOOKAHEAD : m->opts.max_buffered;
 		if (can_read &&
 		    (m->nheap == 0 || m->buffered < m->starve_until ||
-		     (m->gate <= front(m->heap[0])->epoch &&
+		     (m->gate <= front(m->heap[0])->epoch && m->buffered < ahead &&
 		      m->buffered < m->opts.max_buffered))) {
 			int rc = read_record(m, out);
 			if (rc != 0)
