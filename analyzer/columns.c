@@ -66,6 +66,9 @@ static size_t record_length(const uint8_t *p, const uint8_t *end)
 	if (type == LT_REC_THREAD || type == LT_REC_EPOCH) {
 		if (lt_get_uv(&q, end, &v))
 			return 0;
+	} else if (type == LT_REC_AFTER) {
+		if (lt_get_uv(&q, end, &v) || lt_get_uv(&q, end, &v))
+			return 0;
 	} else if (type == LT_REC_REALLOC) {
 		for (int i = 0; i < 4; i++)
 			if (lt_get_uv(&q, end, &v))

@@ -54,6 +54,7 @@ struct lt__decoder_s {
 	const uint8_t *p, *end, *block_start;
 	uint64_t block_offset;
 	ZSTD_DCtx *zctx;
+	uint64_t after_thread, after_free; /* a pending AFTER record */
 	lt__columns_t columns; /* heap model of columnar blocks (columns.c) */
 	bool skip_warned;
 
@@ -493,6 +494,16 @@ static int decode_record(lt__decoder_t *d, lt__record_t *r)
 		d->p = p;
 		return 1;
 	}
+	case LT_REC_AFTER:
+		if (lt_get_uv(&p, end, &r->u.after.thread) ||
+		    lt_get_uv(&p, end, &r->u.after.free_number))
+			return corrupt_record(d, start, "bad AFTER varint");
+		r->type = LT_REC_AFTER;
+		d->after_thread = r->u.after.thread;
+		d->after_free = r->u.after.free_number;
+		r->epoch = d->cur_epoch;
+		d->p = p;
+		return 1;
 	case LT_REC_EPOCH: {
 		uint64_t delta;
 		if (lt_get_uv(&p, end, &delta))
@@ -532,6 +543,12 @@ static int decode_record(lt__decoder_t *d, lt__record_t *r)
 
 event:
 	r->epoch = d->cur_epoch;
+	r->u.ev.after_thread = r->u.ev.after_free = 0;
+	if (r->type != LT_REC_FREE && d->after_free) {
+		r->u.ev.after_thread = d->after_thread;
+		r->u.ev.after_free = d->after_free;
+	}
+	d->after_free = 0;
 	d->p = p;
 	return 1;
 }
@@ -792,6 +809,7 @@ static int load_block(lt__decoder_t *d)
 		d->end = canon + canon_len;
 	}
 	d->cur_thread = d->cur_epoch = d->prev_addr = 0;
+	d->after_free = 0;
 	d->gen++;
 	d->epochs_used = 0;
 

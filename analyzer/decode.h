@@ -41,7 +41,13 @@ typedef struct lt__record_s {
 	union {
 		struct {
 			uint64_t stack_id, size, addr, old_addr;
+			/* ALLOC/REALLOC after an AFTER record: that thread's
+			 * after_free-th FREE (mod 2^24) came first; 0 = none */
+			uint64_t after_thread, after_free;
 		} ev; /* ALLOC, FREE (addr only), REALLOC */
+		struct {
+			uint64_t thread, free_number;
+		} after; /* AFTER */
 		struct {
 			uint64_t pid, ppid, start_unix_ns, argc, flags;
 			uint64_t parent_prefix_len, fork_seq;

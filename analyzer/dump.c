@@ -77,6 +77,10 @@ static void dump_record(const lt__record_t *r, FILE *out)
 	case LT_REC_EPOCH:
 		fprintf(out, "epoch %" PRIu64 " %" PRIu64 "\n", r->thread, r->epoch);
 		break;
+	case LT_REC_AFTER:
+		fprintf(out, "after %" PRIu64 " %" PRIu64 " thread=%" PRIu64 " free=%" PRIu64 "\n",
+			r->thread, r->epoch, r->u.after.thread, r->u.after.free_number);
+		break;
 	case LT_REC_PROCESS:
 		fprintf(out, "process pid=%" PRIu64 " ppid=%" PRIu64 " exe=",
 			r->u.process.pid, r->u.process.ppid);

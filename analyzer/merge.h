@@ -24,6 +24,7 @@ typedef struct lt__event_s {
 	uint64_t seq; /* position in the file, for ties and tests */
 	uint32_t run_index; /* its place among its thread's events of this epoch */
 	uint64_t stack_id, size, addr, old_addr;
+	uint64_t after_thread, after_free; /* see format.h, AFTER; 0 = none */
 	char *str; /* NUL-terminated; owned by the merge, valid until next call */
 } lt__event_t;
 

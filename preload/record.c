@@ -23,6 +23,29 @@ __thread struct lt_tls_s lt__tls __attribute__((tls_model("initial-exec")));
 _Atomic(lt_ring_t *) lt__rings;
 int lt__exit_status;
 
+/*
+ * Recent frees: who last freed an address, so that a thread reusing it can
+ * say so (format.h, AFTER). Direct-mapped and lossy: an entry is
+ * overwritten by any later free hashing to the same slot, which only loses
+ * the hint. A free stores `who` then `addr` (release); an allocation loads
+ * `addr` (acquire) and then `who`. A torn pair (two frees racing for one
+ * slot) is caught by the address check folded into the top bits of `who`.
+ */
+#define RECENT_SLOTS (1u << 16) /* 1 MiB */
+struct recent_free {
+	_Atomic uint64_t addr;
+	_Atomic uint64_t who; /* check:8 | epoch:8 | thread index:24 | free number:24 */
+};
+static struct recent_free *recent;
+
+static inline uint64_t recent_mix(uint64_t a)
+{
+	a ^= a >> 31;
+	a *= 0x7fb5d329728ea185ull;
+	a ^= a >> 27;
+	return a;
+}
+
 /* 0 = not started, 1 = running (another thread spins), 2 = done. */
 static _Atomic int init_phase;
 /* Thread indexes start at 1; 0 is the writer's own pseudo-thread. Relaxed:
@@ -147,6 +170,7 @@ void lt__init(void)
 	int saved = errno;
 	read_config();
 	lt__pid = getpid();
+	recent = lt__sys_map(sizeof *recent * RECENT_SLOTS);
 	int ok = lt__stacks_init() == 0;
 	if (ok)
 		lt__modules_snapshot();
@@ -212,6 +236,7 @@ lt_ring_t *lt__ring_acquire(void)
 	r->tid = lt__sys_gettid();
 	r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
 	r->epoch_seen = 0;
+	r->frees = 0;
 	lt__tls.ring = r;
 	if (ring_key_ok)
 		pthread_setspecific(ring_key, r);
@@ -326,6 +351,36 @@ static inline void leave(void)
 	lt__tls.busy--;
 }
 
+/* If another thread was the last to free p and the table still says so,
+ * pushes an AFTER event naming that free. 0, or -1 when recording stopped. */
+static inline int push_after(lt_ring_t *r, uint64_t p)
+{
+	if (LT_UNLIKELY(!recent))
+		return 0;
+	uint64_t mix = recent_mix(p);
+	struct recent_free *slot = &recent[mix & (RECENT_SLOTS - 1)];
+	/* Acquire pairs with the release store of addr in record_free():
+	 * `who` below is at least as new as the free that stored addr. */
+	if (atomic_load_explicit(&slot->addr, memory_order_acquire) != p)
+		return 0;
+	uint64_t who = atomic_load_explicit(&slot->who, memory_order_relaxed);
+	uint32_t thread = (uint32_t)(who >> 24) & 0xffffff;
+	if ((who >> 56) != (mix >> 56) || thread == r->thread_index)
+		return 0; /* torn, or our own free: program order suffices */
+	/* A free in an earlier epoch is ordered by the epochs already; only
+	 * one in this very epoch needs the hint. */
+	if (((who >> 48) & 0xff) != (r->epoch_seen & 0xff))
+		return 0;
+	lt_event_t *e = reserve(r);
+	if (!e)
+		return -1;
+	e->kind = LT_EV_AFTER;
+	e->addr = thread;
+	e->size = who & 0xffffff;
+	publish(r);
+	return 0;
+}
+
 void lt__record_alloc(void *p, size_t size)
 {
 	lt_ring_t *r = enter();
@@ -335,7 +390,7 @@ void lt__record_alloc(void *p, size_t size)
 	uint32_t stack_id = lt__stack_capture_id();
 	lt_event_t *e;
 	if (push_epoch(r, atomic_load_explicit(&lt__epoch, memory_order_relaxed)) == 0 &&
-	    (e = reserve(r)) != NULL) {
+	    push_after(r, (uintptr_t)p) == 0 && (e = reserve(r)) != NULL) {
 		e->kind = LT_EV_ALLOC;
 		e->addr = (uintptr_t)p;
 		e->size = size;
@@ -358,6 +413,21 @@ void lt__record_free(void *p)
 		e->kind = LT_EV_FREE;
 		e->addr = (uintptr_t)p;
 		publish(r);
+		/* Free numbers wrap at 2^24; the reader matches them modulo
+		 * that, within its window of a few epochs. */
+		uint64_t n = ++r->frees;
+		if (LT_LIKELY(recent != NULL) && r->thread_index < (1u << 24)) {
+			uint64_t mix = recent_mix((uintptr_t)p);
+			struct recent_free *slot = &recent[mix & (RECENT_SLOTS - 1)];
+			/* Relaxed: published by the release store of addr. */
+			atomic_store_explicit(&slot->who,
+					      (mix >> 56) << 56 | (r->epoch_seen & 0xff) << 48 |
+						      (uint64_t)r->thread_index << 24 | (n & 0xffffff),
+					      memory_order_relaxed);
+			/* Release pairs with the acquire in push_after(); this
+			 * happens before the real free, so before any reuse. */
+			atomic_store_explicit(&slot->addr, (uintptr_t)p, memory_order_release);
+		}
 	}
 	errno = saved;
 	leave();
@@ -371,7 +441,8 @@ void lt__record_realloc(void *old, void *p, size_t size, uint64_t epoch)
 	int saved = errno;
 	uint32_t stack_id = lt__stack_capture_id();
 	lt_event_t *e;
-	if (push_epoch(r, epoch) == 0 && (e = reserve(r)) != NULL) {
+	if (push_epoch(r, epoch) == 0 && (p == old || push_after(r, (uintptr_t)p) == 0) &&
+	    (e = reserve(r)) != NULL) {
 		e->kind = LT_EV_REALLOC;
 		e->addr = (uintptr_t)p;
 		e->old_addr = (uintptr_t)old;

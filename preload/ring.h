@@ -34,6 +34,8 @@ enum lt_event_kind {
 	LT_EV_MARKER, /* addr = const char * name in the string arena */
 	LT_EV_FORK, /* addr = child pid, size = fork sequence */
 	LT_EV_EXEC, /* addr = const char * path in the string arena */
+	LT_EV_AFTER, /* addr = thread index, size = free number: the next
+		      * allocation reuses a block that thread freed */
 };
 
 typedef struct lt_event_s {
@@ -57,6 +59,7 @@ typedef struct lt_ring_s {
 	_Alignas(64) _Atomic uint64_t tail;
 	uint64_t head_cache;
 	uint64_t epoch_seen; /* producer-private: last epoch it pushed */
+	uint64_t frees; /* producer-private: FREE events pushed so far */
 
 	/* Consumer's cache line. */
 	_Alignas(64) _Atomic uint64_t head;
@@ -71,6 +74,7 @@ typedef struct lt_ring_s {
 	uint64_t w_epoch; /* writer-private: the thread's epoch so far */
 	uint64_t enc_epoch; /* writer-private: epoch written in this block */
 	uint64_t enc_block; /* writer-private: block that enc_epoch is for */
+	uint64_t after_thread, after_free; /* writer-private: pending AFTER */
 
 	lt_event_t slots[LT_RING_CAP];
 } lt_ring_t;

@@ -349,6 +349,11 @@ static void encode_event(lt_ring_t *r, const lt_event_t *e)
 	case LT_EV_EPOCH:
 		r->w_epoch = e->size;
 		return;
+	case LT_EV_AFTER:
+		/* Written with the allocation it applies to, in its group. */
+		r->after_thread = e->addr;
+		r->after_free = e->size;
+		return;
 	case LT_EV_ALLOC:
 	case LT_EV_REALLOC:
 		group_start();
@@ -361,6 +366,15 @@ static void encode_event(lt_ring_t *r, const lt_event_t *e)
 	group_start();
 	set_thread(r->thread_index, &r->enc_epoch, &r->enc_block, r->w_epoch);
 	count_events++;
+	if (r->after_free && (e->kind == LT_EV_ALLOC || e->kind == LT_EV_REALLOC)) {
+		p = room(3 * LT_UV_MAX);
+		*p++ = LT_REC_AFTER;
+		p = lt_put_uv(p, r->after_thread);
+		p = lt_put_uv(p, r->after_free);
+		raw_len = (size_t)(p - raw);
+		put_op(LT_OP_RECORD);
+		r->after_free = 0;
+	}
 	switch (e->kind) {
 	case LT_EV_ALLOC: {
 		room(4 * LT_UV_MAX);

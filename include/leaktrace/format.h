@@ -112,6 +112,17 @@
  *   Thread indexes are small integers assigned by the shim; they are never
  *   reused within one file.
  *
+ *   AFTER     uv thread_index, uv free_number
+ *             The current thread's next ALLOC or REALLOC (which follows in
+ *             the same block) reuses the address that thread_index freed
+ *             in its free_number-th FREE record (counting from 1, FREE
+ *             records only, from the start of the trace, modulo 2^24), so
+ *             it happened after that free. The shim writes it when the address was
+ *             last freed by another thread and it still knows by whom
+ *             (a small table of recent frees): that removes the one case
+ *             epochs and the causal rule cannot order, the same address
+ *             passing through three threads within one epoch.
+ *
  * Metadata records (type byte, uv payload_len, payload; unknown types with
  * a length prefix are skipped by readers):
  *
@@ -197,6 +208,7 @@ enum lt_record_type {
 	LT_REC_REALLOC = 0x03,
 	LT_REC_THREAD = 0x04,
 	LT_REC_EPOCH = 0x05,
+	LT_REC_AFTER = 0x06,
 
 	/* Length-prefixed metadata records start here. */
 	LT_REC_FIRST_META = 0x20,
