@@ -39,7 +39,6 @@ static struct {
 	int (*execvp)(const char *, char *const[]);
 	int (*execvpe)(const char *, char *const[], char *const[]);
 	int (*fexecve)(int, char *const[], char *const[]);
-	void (*exit)(int) __attribute__((noreturn));
 	void (*_exit)(int) __attribute__((noreturn));
 	void (*_Exit)(int) __attribute__((noreturn));
 	void (*abort)(void) __attribute__((noreturn));
@@ -115,7 +114,6 @@ static void resolve(void)
 	RESOLVE(execvp);
 	RESOLVE(execvpe);
 	RESOLVE(fexecve);
-	RESOLVE(exit);
 	RESOLVE(_exit);
 	RESOLVE(_Exit);
 	RESOLVE(abort);
@@ -426,15 +424,6 @@ LT_EXPORT int execle(const char *path, const char *arg, ...)
 	char *const *envp = va_arg(ap, char *const *);
 	va_end(ap);
 	return execve(path, (char *const *)argv, envp);
-}
-
-LT_EXPORT void exit(int status)
-{
-	if (LT_UNLIKELY(bootstrapping()) || !real.exit)
-		syscall(SYS_exit_group, status);
-	lt__exit_status = status;
-	real.exit(status);
-	__builtin_unreachable();
 }
 
 LT_EXPORT void _exit(int status)

@@ -17,6 +17,7 @@
 #define LT_MAX_RANGES 4096
 
 struct lt_modules_s {
+	struct lt_modules_s *next; /* the pending list, newest first */
 	size_t map_len; /* bytes mapped for this object */
 	size_t used; /* bytes of payload in data[] */
 	unsigned char data[]; /* a MODULES record payload, see format.h */
@@ -31,10 +32,11 @@ uintptr_t lt__self_lo, lt__self_hi;
 static _Atomic uint64_t range_lo[LT_MAX_RANGES], range_hi[LT_MAX_RANGES];
 static _Atomic uint32_t range_count;
 
-/* The map waiting for the writer. Exchanged, so each map is owned by
- * exactly one party: the producer that replaces an untaken map frees it;
- * the writer frees what it took. Acq/rel: the map's contents are written
- * before the exchange that publishes them. */
+/* Maps waiting for the writer: a push-only list (Treiber stack) that the
+ * writer takes whole and writes oldest first, so no map is ever lost, not
+ * even one that lived only between a dlopen and a dlclose. A producer
+ * pushes with a release CAS (the map's contents are written before); the
+ * writer takes the list with an acquire exchange. */
 static _Atomic(struct lt_modules_s *) pending;
 static _Atomic uint64_t generation; /* relaxed: a counter */
 static _Atomic int snapshot_busy; /* a trylock; see lt__modules_snapshot */
@@ -175,10 +177,11 @@ int lt__modules_snapshot(void)
 	memmove(m->data + hl, m->data, m->used);
 	memcpy(m->data, head, hl);
 	m->used += hl;
-	struct lt_modules_s *old =
-		atomic_exchange_explicit(&pending, m, memory_order_acq_rel);
-	if (old)
-		lt__sys_unmap(old, old->map_len);
+	struct lt_modules_s *top = atomic_load_explicit(&pending, memory_order_relaxed);
+	do
+		m->next = top;
+	while (!atomic_compare_exchange_weak_explicit(&pending, &top, m, memory_order_release,
+						      memory_order_relaxed));
 	atomic_store_explicit(&snapshot_busy, 0, memory_order_release);
 	return 0;
 }
@@ -195,7 +198,21 @@ int lt__modules_contains(uint64_t addr)
 
 struct lt_modules_s *lt__modules_take(void)
 {
-	return atomic_exchange_explicit(&pending, NULL, memory_order_acq_rel);
+	struct lt_modules_s *m = atomic_exchange_explicit(&pending, NULL, memory_order_acquire);
+	/* Reverse into publication order, oldest first. */
+	struct lt_modules_s *ordered = NULL;
+	while (m) {
+		struct lt_modules_s *next = m->next;
+		m->next = ordered;
+		ordered = m;
+		m = next;
+	}
+	return ordered;
+}
+
+struct lt_modules_s *lt__modules_next(const struct lt_modules_s *m)
+{
+	return m->next;
 }
 
 size_t lt__modules_encode(struct lt_modules_s *m, uint8_t *out, size_t cap)

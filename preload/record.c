@@ -21,7 +21,6 @@ struct lt_config_s lt__config;
 pid_t lt__pid;
 __thread struct lt_tls_s lt__tls __attribute__((tls_model("initial-exec")));
 _Atomic(lt_ring_t *) lt__rings;
-int lt__exit_status;
 
 /*
  * Recent frees: who last freed an address, so that a thread reusing it can
@@ -60,7 +59,6 @@ static char parent_path[4096];
 static _Atomic int finished;
 extern _Atomic uint64_t lt__signal_markers;
 
-extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
 
 static void read_config(void)
 {
@@ -135,10 +133,12 @@ static void ring_thread_exit(void *v)
 	atomic_store_explicit(&r->state, LT_RING_EXITING, memory_order_relaxed);
 }
 
-static void final_flush(void *unused)
+/* Runs at exit (see lt__init) with the status that exit() got, also when
+ * main returns: on_exit handlers see it, atexit handlers do not. */
+static void final_flush(int status, void *unused)
 {
 	(void)unused;
-	lt__finish(LT_EXIT_NORMAL, lt__exit_status);
+	lt__finish(LT_EXIT_NORMAL, status);
 }
 
 static void fork_prepare(void)
@@ -184,7 +184,7 @@ void lt__init(void)
 		 * loader's own destructor pass: exit handlers run in
 		 * reverse order, so this one runs after every library's
 		 * destructors and sees their frees. */
-		__cxa_atexit(final_flush, NULL, NULL);
+		on_exit(final_flush, NULL);
 		if (lt__config.snapshot_signal) {
 			struct sigaction sa;
 			memset(&sa, 0, sizeof sa);

@@ -80,7 +80,6 @@ void lt__fork_prepare(void) LT_HIDDEN;
 void lt__fork_parent(void) LT_HIDDEN;
 void lt__fork_child(void) LT_HIDDEN;
 void lt__fork_done(pid_t child) LT_HIDDEN; /* from the fork() wrapper */
-extern int lt__exit_status LT_HIDDEN;
 
 /* stacks.c: stack capture and the shared stack table. */
 int lt__stacks_init(void) LT_HIDDEN;
@@ -99,7 +98,8 @@ uint64_t lt__stack_overflows(void) LT_HIDDEN;
 struct lt_modules_s;
 int lt__modules_snapshot(void) LT_HIDDEN; /* rebuild and publish; -errno */
 int lt__modules_contains(uint64_t addr) LT_HIDDEN;
-struct lt_modules_s *lt__modules_take(void) LT_HIDDEN; /* writer */
+struct lt_modules_s *lt__modules_take(void) LT_HIDDEN; /* writer: all pending, oldest first */
+struct lt_modules_s *lt__modules_next(const struct lt_modules_s *m) LT_HIDDEN;
 size_t lt__modules_encode(struct lt_modules_s *m, uint8_t *out, size_t cap) LT_HIDDEN;
 void lt__modules_release(struct lt_modules_s *m) LT_HIDDEN;
 size_t lt__modules_size(const struct lt_modules_s *m) LT_HIDDEN;

@@ -501,9 +501,10 @@ static uint64_t drain_pass(void)
 	for (lt_ring_t *r = first; r; r = r->next)
 		/* Acquire pairs with the producer's release of tail. */
 		r->snap_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-	struct lt_modules_s *m = lt__modules_take();
-	if (m)
-		write_modules(m);
+	for (struct lt_modules_s *m = lt__modules_take(), *next; m; m = next) {
+		next = lt__modules_next(m);
+		write_modules(m); /* releases m */
+	}
 	uint64_t total = 0;
 	for (lt_ring_t *r = first; r; r = r->next) {
 		uint32_t st = atomic_load_explicit(&r->state, memory_order_relaxed);
@@ -897,8 +898,11 @@ static int open_trace_file(void)
 	}
 	int err = errno;
 	const char *name = strerrorname_np(err);
-	lt__sys_warn("cannot create trace file ", want, "");
-	lt__sys_warn("reason: ", name ? name : "unknown error", "; running untraced");
+	char why[64] = ": ";
+	size_t n = strlen(why);
+	n = append(why, n, sizeof why, name ? name : "unknown error");
+	append(why, n, sizeof why, "; running untraced");
+	lt__sys_warn("cannot create trace file ", want, why);
 	return -err;
 }
 
