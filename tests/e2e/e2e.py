@@ -877,6 +877,25 @@ class cross_thread_realloc(Shared):
                     and tr.threads[t].addr[i] != tr.threads[t].old[i])
         self.assertGreater(moved, self.N // 2, "reallocs rarely moved the block")
 
+    def test_realloc_ordering_repeated(self):
+        # The race this looks for is timing-dependent (a realloc whose new
+        # address was freed by another thread just after the epoch
+        # advanced), so try two more runs.
+        bad = []
+        for run_no in range(2):
+            d = os.path.join(self.tmp, str(run_no))
+            os.mkdir(d)
+            p = run([fixture("fx_xfree"), "300000", "realloc"], timeout=120,
+                    env={"LEAKTRACE_OUTPUT": os.path.join(d, "leaktrace.%e.%p.bin")})
+            self.assertOk(p)
+            files = self.trace_files(d)
+            self.assertEqual(len(files), 1)
+            rp = Replay(self.decode(files[0]))
+            if rp.n_anomalies:
+                bad.append("run %d: %d groups, first %s" % (run_no, rp.n_anomalies,
+                                                            rp.anomalies[0][:300]))
+        self.assertEqual(bad, [], "unpairable events (see test_producer_consumer_realloc_pairs)")
+
 
 class same_epoch_reuse(E2E):
     """Issue point 4 says the trace carries what it takes to replay a free
