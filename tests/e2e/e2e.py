@@ -1248,10 +1248,10 @@ class entry_points(E2E):
 
 
 class abrupt_exits(E2E):
-    def check(self, how, rc, end):
-        base = run([fixture("fx_die"), how], traced=False)
+    def check(self, how, rc, end, ms="300"):
+        base = run([fixture("fx_die"), how, ms], traced=False)
         self.assertEqual(base.returncode, rc, "native run")
-        p = self.traced([fixture("fx_die"), how])
+        p = self.traced([fixture("fx_die"), how, ms])
         self.assertEqual(p.returncode, rc, p.stderr)
         tr = self.only_trace()
         t, _, i = tr.marker("allocated")
@@ -1282,6 +1282,24 @@ class abrupt_exits(E2E):
     def test_sigkill(self):
         tr = self.check("kill", -signal.SIGKILL, [])
         self.assertEqual(tr.ends, [])
+
+    def test_sigkill_150ms_after(self):
+        # the last flush is at most 100 ms old
+        self.check("kill", -signal.SIGKILL, [], ms="150")
+
+    def test_sigkill_from_outside_while_busy(self):
+        e = clean_env({"LEAKTRACE_OUTPUT": self.out_pattern(), "LD_PRELOAD": SHIM})
+        proc = subprocess.Popen([fixture("fx_xfree"), "100000000"], env=e,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        proc.kill()
+        self.assertEqual(proc.wait(timeout=10), -signal.SIGKILL)
+        tr = self.only_trace()
+        self.assertEqual(tr.ends, [])
+        c = tr.counts()
+        self.assertGreater(c["alloc"], 10000, "little of 0.2 s of work is in the trace")
+        rp = Replay(tr)
+        self.assertNoAnomalies(rp)
 
 
 # ---------------------------------------------------------------- constructors
