@@ -198,6 +198,7 @@ LT_EXPORT void *realloc(void *old, size_t size)
 	/* The epoch is read before the real call: the old block may be
 	 * handed to another thread before this call returns. */
 	uint64_t epoch = atomic_load_explicit(&lt__epoch, memory_order_relaxed);
+	lt__record_realloc_begin(old, epoch);
 	void *p = real.realloc(old, size);
 	if (p)
 		lt__record_realloc(old, p, size, epoch);

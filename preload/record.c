@@ -381,6 +381,36 @@ static inline int push_after(lt_ring_t *r, uint64_t p)
 	return 0;
 }
 
+/* Remembers that this thread frees p in its n-th FREE or REALLOC record
+ * (format.h, AFTER). Free numbers wrap at 2^24; the reader matches them
+ * modulo that, within its window of a few epochs. Must run before the
+ * real free: that is what orders it before any reuse of p. */
+static inline void note_free(lt_ring_t *r, uint64_t p, uint64_t n, uint64_t epoch)
+{
+	if (LT_UNLIKELY(recent == NULL) || r->thread_index >= (1u << 24))
+		return;
+	uint64_t mix = recent_mix(p);
+	struct recent_free *slot = &recent[mix & (RECENT_SLOTS - 1)];
+	/* Relaxed: published by the release store of addr. */
+	atomic_store_explicit(&slot->who,
+			      (mix >> 56) << 56 | (epoch & 0xff) << 48 |
+				      (uint64_t)r->thread_index << 24 | (n & 0xffffff),
+			      memory_order_relaxed);
+	/* Release pairs with the acquire in push_after(). */
+	atomic_store_explicit(&slot->addr, p, memory_order_release);
+}
+
+void lt__record_realloc_begin(void *old, uint64_t epoch)
+{
+	/* Only the table entry: the REALLOC record itself follows the real
+	 * call. If the call fails, old stays live and its next free rewrites
+	 * the entry before anyone else could get the address. */
+	if (lt__tls.busy || !lt__tls.ring ||
+	    atomic_load_explicit(&lt__state, memory_order_relaxed) != LT_STATE_ACTIVE)
+		return;
+	note_free(lt__tls.ring, (uintptr_t)old, lt__tls.ring->frees + 1, epoch);
+}
+
 void lt__record_alloc(void *p, size_t size)
 {
 	lt_ring_t *r = enter();
@@ -413,21 +443,7 @@ void lt__record_free(void *p)
 		e->kind = LT_EV_FREE;
 		e->addr = (uintptr_t)p;
 		publish(r);
-		/* Free numbers wrap at 2^24; the reader matches them modulo
-		 * that, within its window of a few epochs. */
-		uint64_t n = ++r->frees;
-		if (LT_LIKELY(recent != NULL) && r->thread_index < (1u << 24)) {
-			uint64_t mix = recent_mix((uintptr_t)p);
-			struct recent_free *slot = &recent[mix & (RECENT_SLOTS - 1)];
-			/* Relaxed: published by the release store of addr. */
-			atomic_store_explicit(&slot->who,
-					      (mix >> 56) << 56 | (r->epoch_seen & 0xff) << 48 |
-						      (uint64_t)r->thread_index << 24 | (n & 0xffffff),
-					      memory_order_relaxed);
-			/* Release pairs with the acquire in push_after(); this
-			 * happens before the real free, so before any reuse. */
-			atomic_store_explicit(&slot->addr, (uintptr_t)p, memory_order_release);
-		}
+		note_free(r, (uintptr_t)p, ++r->frees, r->epoch_seen);
 	}
 	errno = saved;
 	leave();
@@ -449,6 +465,7 @@ void lt__record_realloc(void *old, void *p, size_t size, uint64_t epoch)
 		e->size = size;
 		e->stack_id = stack_id;
 		publish(r);
+		r->frees++; /* numbered like FREE records, see note_free() */
 	}
 	errno = saved;
 	leave();

@@ -70,6 +70,7 @@ extern __thread struct lt_tls_s lt__tls
 void lt__init(void) LT_HIDDEN; /* idempotent; called lazily on first event */
 void lt__record_alloc(void *p, size_t size) LT_HIDDEN;
 void lt__record_free(void *p) LT_HIDDEN;
+void lt__record_realloc_begin(void *old, uint64_t epoch) LT_HIDDEN;
 void lt__record_realloc(void *old, void *p, size_t size, uint64_t epoch) LT_HIDDEN;
 void lt__record_marker(const char *name) LT_HIDDEN;
 void lt__modules_changed(void) LT_HIDDEN;

@@ -115,8 +115,8 @@
  *   AFTER     uv thread_index, uv free_number
  *             The current thread's next ALLOC or REALLOC (which follows in
  *             the same block) reuses the address that thread_index freed
- *             in its free_number-th FREE record (counting from 1, FREE
- *             records only, from the start of the trace, modulo 2^24), so
+ *             in its free_number-th FREE or REALLOC record (counting from
+ *             1, both kinds, from the start of the trace, modulo 2^24), so
  *             it happened after that free. The shim writes it when the address was
  *             last freed by another thread and it still knows by whom
  *             (a small table of recent frees): that removes the one case
