@@ -41,7 +41,7 @@ struct lt__mthread {
 	long heap_pos; /* position in the merge's heap, -1 when empty */
 	uint64_t frontier; /* epoch of its last record read from the file */
 	long active_pos; /* position in the merge's active list, -1 if ended */
-	uint64_t frees_done; /* FREE events of this thread emitted so far */
+	uint64_t frees_done; /* FREE and REALLOC events of it emitted so far */
 	UT_hash_handle hh;
 };
 
@@ -71,6 +71,9 @@ struct lt__merge_s {
 	size_t nactive, active_cap;
 	uint64_t gate, reads_since_gate;
 	size_t ngating; /* active threads that have had events */
+	double slack; /* epochs other heads may run ahead of a blocked one:
+		       * more finds more orders, less keeps the replay's live
+		       * bytes closer to real time (the peak) */
 
 	uint64_t buffered, max_seen, seq, starve_until, reads;
 	bool eof, barrier;
@@ -89,6 +92,13 @@ static const lt__event_t *front(const struct lt__mthread *t)
 static uint64_t front_run_len(const struct lt__mthread *t)
 {
 	return t->runs[t->runs_head & (t->runs_cap - 1)];
+}
+
+/* The estimated time of t's head, in epochs: epoch + index / run length. */
+static double place(const struct lt__mthread *t)
+{
+	const lt__event_t *e = front(t);
+	return (double)e->epoch + (double)e->run_index / (double)front_run_len(t);
 }
 
 /* Order of heads: epoch, then place within the epoch, then file order. */
@@ -265,8 +275,8 @@ static void dequeue(lt__merge_t *m, struct lt__mthread *t, lt__event_t *ev)
 {
 	*ev = t->q[t->head++ & (t->cap - 1)];
 	m->buffered--;
-	if (ev->type == LT_REC_FREE)
-		t->frees_done++;
+	if (ev->type == LT_REC_FREE || ev->type == LT_REC_REALLOC)
+		t->frees_done++; /* numbered as AFTER records count them */
 	/* The run of the new front starts over at index 0: drop the old one. */
 	if (t->head != t->tail && front(t)->run_index == 0 &&
 	    t->runs_tail - t->runs_head > 1)
@@ -486,13 +496,13 @@ static bool frees_own(const struct lt__mthread *t, uint64_t addr)
 	return false;
 }
 
-/* chosen's head allocates addr. When another head allocates the same
- * address too, only one of them can go first without a dead end: prefer
- * the thread that frees the block itself later (it cannot be waiting for
- * anyone), else keep chosen. */
+/* chosen's head allocates addr. When another head of the same epoch
+ * allocates the same address too, only one of them can go first without a
+ * dead end: prefer the thread that frees the block itself later (it cannot
+ * be waiting for anyone), else keep chosen. A later epoch never goes
+ * first: epochs are the ordering the trace is sure of. */
 static struct lt__mthread *resolve_alloc_conflict(lt__merge_t *m,
-						  struct lt__mthread *chosen,
-						  uint64_t limit)
+						  struct lt__mthread *chosen)
 {
 	uint64_t addr = front(chosen)->addr;
 	size_t n = m->nheap < LT__CONFLICT_SCAN ? m->nheap : LT__CONFLICT_SCAN;
@@ -500,7 +510,7 @@ static struct lt__mthread *resolve_alloc_conflict(lt__merge_t *m,
 	for (size_t i = 0; i < n; i++) {
 		struct lt__mthread *o = m->heap[i];
 		const lt__event_t *h = front(o);
-		if (o == chosen || h->addr != addr || h->epoch > limit ||
+		if (o == chosen || h->addr != addr || h->epoch != front(chosen)->epoch ||
 		    (h->type != LT_REC_ALLOC && h->type != LT_REC_REALLOC) ||
 		    blocked(m, h))
 			continue;
@@ -524,10 +534,10 @@ static struct lt__mthread *pick(lt__merge_t *m)
 	 * wasted (a free of a dead block is the replay's to repair). */
 	if (m->nheap == 1 && m->ngating <= 1)
 		return m->heap[0];
-	uint64_t limit = front(m->heap[0])->epoch + m->opts.window;
+	double limit = place(m->heap[0]) + m->slack;
 	struct lt__mthread *chosen = NULL;
 	size_t npopped = 0;
-	while (m->nheap > 0 && front(m->heap[0])->epoch <= limit) {
+	while (m->nheap > 0 && place(m->heap[0]) <= limit) {
 		if (!blocked(m, front(m->heap[0]))) {
 			chosen = m->heap[0];
 			break;
@@ -541,7 +551,7 @@ static struct lt__mthread *pick(lt__merge_t *m)
 	}
 	if (chosen && m->nheap > 1 &&
 	    (front(chosen)->type == LT_REC_ALLOC || front(chosen)->type == LT_REC_REALLOC))
-		chosen = resolve_alloc_conflict(m, chosen, limit);
+		chosen = resolve_alloc_conflict(m, chosen);
 	return chosen;
 }
 
@@ -629,6 +639,7 @@ int lt__merge_new(lt__merge_t **out, lt__decoder_t *d, lt__is_live_fn is_live,
 	if (!m->opts.max_buffered)
 		m->opts.max_buffered = LT__DEFAULT_MAX_BUFFERED;
 	m->gate = UINT64_MAX;
+	m->slack = m->opts.slack > 0 ? m->opts.slack : (double)m->opts.window;
 	return 0;
 }
 

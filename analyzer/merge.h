@@ -44,6 +44,8 @@ typedef bool (*lt__is_live_fn)(void *ctx, uint64_t addr);
 
 typedef struct lt__merge_opts_s {
 	uint64_t window; /* epochs a blocked event waits for others (2) */
+	double slack; /* epochs other heads may pass a blocked one (window);
+		       * less forces sooner: a peak closer to real time */
 	uint64_t max_buffered; /* events buffered before forcing (1<<20) */
 } lt__merge_opts_t;
 

@@ -24,20 +24,14 @@ struct lt__rthread {
 /* When the merge had to force an event, the replay order around that
  * address was wrong, not the program. Two repairs keep the counts exact
  * once the missing event shows up:
- *  - an allocation over a live block suspends that block (it was really
- *    allocated after the new one is freed): it stays counted as live and
- *    becomes the live block at its address again when the new one is
- *    freed;
- *  - a free of an address that is not live leaves a credit: the next
- *    allocation at that address is its block, allocated and freed at
- *    once. Credits left at the end are the unmatched frees. */
-struct lt__suspended {
-	uint64_t addr;
-	lt__live_t *blocks; /* a stack: the last suspended returns first */
-	size_t n, cap;
-	UT_hash_handle hh;
-};
-
+ *  - an allocation over a live block frees that block now (its free is
+ *    late in another thread's stream) and leaves a debt: the next free of
+ *    the address that finds nothing live is that late free, absorbed;
+ *  - a free of an address that is not live (and owes nothing) leaves a
+ *    credit: the next allocation at that address is its block, allocated
+ *    and freed at once. Credits left at the end are the unmatched frees.
+ * Freeing early rather than keeping both blocks keeps the live table the
+ * program's at every step, so one misordering does not cascade. */
 struct lt__credit {
 	uint64_t addr;
 	uint64_t count;
@@ -64,9 +58,7 @@ struct lt__replay_s {
 	lt__child_t *children;
 	size_t nchildren, children_cap;
 
-	struct lt__suspended *suspended;
-	struct lt__credit *credits;
-	uint64_t nsuspended;
+	struct lt__credit *credits, *debts;
 
 	struct lt__rthread *threads, *cur_thread;
 	uint64_t nthreads;
@@ -187,9 +179,6 @@ void lt__replay_each_live(const lt__replay_t *r,
 	for (uint64_t i = 0; r->slots && i <= r->mask; i++)
 		if (r->slots[i].addr)
 			fn(ctx, &r->slots[i]);
-	for (const struct lt__suspended *s = r->suspended; s; s = s->hh.next)
-		for (size_t i = 0; i < s->n; i++)
-			fn(ctx, &s->blocks[i]);
 }
 
 /* ---- events ------------------------------------------------------------ */
@@ -231,76 +220,49 @@ static bool time_at(const lt__replay_t *r, uint64_t epoch, uint64_t *ns)
 	return false;
 }
 
-static int suspend(lt__replay_t *r, const lt__live_t *b)
-{
-	struct lt__suspended *s;
-	HASH_FIND(hh, r->suspended, &b->addr, sizeof b->addr, s);
-	if (!s) {
-		s = calloc(1, sizeof *s);
-		if (!s)
-			return -ENOMEM;
-		s->addr = b->addr;
-		HASH_ADD(hh, r->suspended, addr, sizeof s->addr, s);
-	}
-	if (s->n == s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 2;
-		lt__live_t *v = realloc(s->blocks, ncap * sizeof *v);
-		if (!v)
-			return -ENOMEM;
-		s->blocks = v;
-		s->cap = ncap;
-	}
-	s->blocks[s->n++] = *b;
-	r->nsuspended++;
-	return 0;
-}
-
-/* Makes the last block suspended at addr live again, if there is one. */
-static int resume(lt__replay_t *r, uint64_t addr)
-{
-	struct lt__suspended *s;
-	HASH_FIND(hh, r->suspended, &addr, sizeof addr, s);
-	if (!s)
-		return 0;
-	lt__live_t b = s->blocks[--s->n];
-	r->nsuspended--;
-	if (s->n == 0) {
-		HASH_DEL(r->suspended, s);
-		free(s->blocks);
-		free(s);
-	}
-	return live_insert(r, &b);
-}
-
-static int add_credit(lt__replay_t *r, uint64_t addr)
+/* Adds one to the count of addr in table *tab. Returns 0 or -ENOMEM. */
+static int tally_add(struct lt__credit **tab, uint64_t addr)
 {
 	struct lt__credit *c;
-	HASH_FIND(hh, r->credits, &addr, sizeof addr, c);
+	HASH_FIND(hh, *tab, &addr, sizeof addr, c);
 	if (!c) {
 		c = calloc(1, sizeof *c);
 		if (!c)
 			return -ENOMEM;
 		c->addr = addr;
-		HASH_ADD(hh, r->credits, addr, sizeof c->addr, c);
+		HASH_ADD(hh, *tab, addr, sizeof c->addr, c);
 	}
 	c->count++;
-	r->totals.unmatched_frees++;
 	return 0;
+}
+
+/* Takes one from the count of addr; false when it has none. */
+static bool tally_take(struct lt__credit **tab, uint64_t addr)
+{
+	struct lt__credit *c;
+	if (!*tab)
+		return false;
+	HASH_FIND(hh, *tab, &addr, sizeof addr, c);
+	if (!c)
+		return false;
+	if (--c->count == 0) {
+		HASH_DEL(*tab, c);
+		free(c);
+	}
+	return true;
+}
+
+static int add_credit(lt__replay_t *r, uint64_t addr)
+{
+	r->totals.unmatched_frees++;
+	return tally_add(&r->credits, addr);
 }
 
 /* Takes a credit for addr; returns false when there is none. */
 static bool take_credit(lt__replay_t *r, uint64_t addr)
 {
-	struct lt__credit *c;
-	if (!r->credits)
+	if (!tally_take(&r->credits, addr))
 		return false;
-	HASH_FIND(hh, r->credits, &addr, sizeof addr, c);
-	if (!c)
-		return false;
-	if (--c->count == 0) {
-		HASH_DEL(r->credits, c);
-		free(c);
-	}
 	r->totals.unmatched_frees--;
 	r->totals.early_frees++;
 	return true;
@@ -317,8 +279,13 @@ static int free_block(lt__replay_t *r, struct lt__rthread *t, uint64_t addr,
 	bool temporary = !by_realloc && t->last_valid && t->last_alloc == addr && b &&
 			 b->thread == (uint32_t)t->index;
 	t->last_valid = false;
-	if (!b)
+	if (!b) {
+		if (tally_take(&r->debts, addr)) {
+			r->totals.late_frees++; /* counted when its block was dropped */
+			return 0;
+		}
 		return add_credit(r, addr);
+	}
 	r->totals.frees++;
 	r->totals.bytes_freed += b->size;
 	r->totals.current_bytes -= b->size;
@@ -327,7 +294,7 @@ static int free_block(lt__replay_t *r, struct lt__rthread *t, uint64_t addr,
 		r->totals.temporary++;
 	lt__agg_free(&r->agg, b->site, b->size, temporary);
 	live_remove(r, b);
-	return r->suspended ? resume(r, addr) : 0;
+	return 0;
 }
 
 static int alloc_block(lt__replay_t *r, struct lt__rthread *t, const lt__event_t *ev)
@@ -339,6 +306,7 @@ static int alloc_block(lt__replay_t *r, struct lt__rthread *t, const lt__event_t
 	r->totals.bytes_allocated += ev->size;
 	if (take_credit(r, ev->addr)) {
 		/* Its free was replayed already: allocated and freed now. */
+		t->last_valid = false;
 		lt__agg_alloc(&r->agg, (uint32_t)site, ev->size);
 		lt__agg_free(&r->agg, (uint32_t)site, ev->size, false);
 		r->totals.frees++;
@@ -347,11 +315,19 @@ static int alloc_block(lt__replay_t *r, struct lt__rthread *t, const lt__event_t
 	}
 	lt__live_t *old = live_find(r, ev->addr);
 	if (old) {
+		/* The merge could not find the free of the block that was
+		 * here in time: free it now, and absorb that free when it
+		 * comes (a debt). */
 		r->totals.overlapping_allocs++;
-		int rc = suspend(r, old);
+		r->totals.frees++;
+		r->totals.bytes_freed += old->size;
+		r->totals.current_bytes -= old->size;
+		r->totals.current_blocks--;
+		lt__agg_free(&r->agg, old->site, old->size, false);
+		live_remove(r, old);
+		int rc = tally_add(&r->debts, ev->addr);
 		if (rc)
 			return rc;
-		live_remove(r, old);
 	}
 	lt__live_t b = {.addr = ev->addr, .size = ev->size, .epoch = ev->epoch,
 			.site = (uint32_t)site, .thread = (uint32_t)ev->thread};
@@ -622,17 +598,15 @@ void lt__replay_free(lt__replay_t *r)
 		HASH_DEL(r->threads, t);
 		free(t);
 	}
-	struct lt__suspended *s, *stmp;
-	HASH_ITER(hh, r->suspended, s, stmp)
-	{
-		HASH_DEL(r->suspended, s);
-		free(s->blocks);
-		free(s);
-	}
 	struct lt__credit *c, *ctmp;
 	HASH_ITER(hh, r->credits, c, ctmp)
 	{
 		HASH_DEL(r->credits, c);
+		free(c);
+	}
+	HASH_ITER(hh, r->debts, c, ctmp)
+	{
+		HASH_DEL(r->debts, c);
 		free(c);
 	}
 	free(r);

@@ -29,6 +29,7 @@ typedef struct lt__totals_s {
 	uint64_t unmatched_frees; /* frees never paired with an allocation */
 	uint64_t overlapping_allocs; /* allocations over a live block */
 	uint64_t early_frees; /* frees replayed before their allocation */
+	uint64_t late_frees; /* frees replayed after their block was dropped */
 	uint64_t forced; /* events the merge had to force */
 	uint64_t last_epoch;
 	uint64_t markers;

@@ -138,9 +138,9 @@ Test(merge, genuine_unmatched_free_is_counted_not_fatal)
 	tb_free(tb);
 }
 
-/* Two allocations at one address with no free between: the second drops
- * the first. */
-Test(merge, overlapping_alloc_keeps_both_blocks)
+/* Two allocations at one address with no free between: the first block
+ * is freed then, and its free, when it comes late, is absorbed. */
+Test(merge, overlapping_alloc_frees_old_block_and_absorbs_its_late_free)
 {
 	tb_t *tb = tb_new();
 	tb_at(tb, 1, 1);
@@ -149,10 +149,26 @@ Test(merge, overlapping_alloc_keeps_both_blocks)
 	tb_flush(tb, LT_CODEC_RAW);
 	lt__analysis_t a;
 	run_tb(tb, &a, 0, 0);
-	/* Both stay live: a lost free is less likely than a reordering. */
 	cr_assert_eq(totals(&a)->overlapping_allocs, 1);
-	cr_assert_eq(totals(&a)->current_bytes, 12);
-	cr_assert_eq(totals(&a)->current_blocks, 2);
+	cr_assert_eq(totals(&a)->current_bytes, 7);
+	cr_assert_eq(totals(&a)->current_blocks, 1);
+	cr_assert_eq(totals(&a)->frees, 1);
+	lt__analysis_close(&a);
+	tb_free(tb);
+
+	tb = tb_new();
+	tb_at(tb, 1, 1);
+	tb_alloc(tb, 1, 5, 0x1000);
+	tb_alloc(tb, 1, 7, 0x1000);
+	tb_free_ev(tb, 0x1000);
+	tb_free_ev(tb, 0x1000); /* the first block's late free */
+	tb_flush(tb, LT_CODEC_RAW);
+	run_tb(tb, &a, 0, 0);
+	cr_assert_eq(totals(&a)->allocations, 2);
+	cr_assert_eq(totals(&a)->frees, 2);
+	cr_assert_eq(totals(&a)->unmatched_frees, 0);
+	cr_assert_eq(totals(&a)->late_frees, 1);
+	cr_assert_eq(totals(&a)->current_bytes, 0);
 	lt__analysis_close(&a);
 	tb_free(tb);
 }
