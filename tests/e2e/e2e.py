@@ -1294,12 +1294,11 @@ class abrupt_exits(E2E):
         time.sleep(0.3)
         proc.kill()
         self.assertEqual(proc.wait(timeout=10), -signal.SIGKILL)
-        tr = self.only_trace()
+        files = self.trace_files()
+        self.assertEqual(len(files), 1)
+        tr = self.decode(files[0], events=False)
         self.assertEqual(tr.ends, [])
-        c = tr.counts()
-        self.assertGreater(c["alloc"], 10000, "little of 0.2 s of work is in the trace")
-        rp = Replay(tr)
-        self.assertNoAnomalies(rp)
+        self.assertGreater(tr.event_count, 10000, "little of 0.2 s of work is in the trace")
 
 
 # ---------------------------------------------------------------- constructors
