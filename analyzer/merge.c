@@ -534,10 +534,14 @@ static struct lt__mthread *pick(lt__merge_t *m)
 	 * wasted (a free of a dead block is the replay's to repair). */
 	if (m->nheap == 1 && m->ngating <= 1)
 		return m->heap[0];
-	double limit = place(m->heap[0]) + m->slack;
+	/* Whole epochs of slack (the default) compare without division. */
+	bool whole = m->slack == (double)(uint64_t)m->slack;
+	uint64_t elimit = front(m->heap[0])->epoch + (uint64_t)m->slack;
+	double limit = whole ? 0 : place(m->heap[0]) + m->slack;
 	struct lt__mthread *chosen = NULL;
 	size_t npopped = 0;
-	while (m->nheap > 0 && place(m->heap[0]) <= limit) {
+	while (m->nheap > 0 && (whole ? front(m->heap[0])->epoch <= elimit
+				      : place(m->heap[0]) <= limit)) {
 		if (!blocked(m, front(m->heap[0]))) {
 			chosen = m->heap[0];
 			break;
