@@ -8,6 +8,8 @@
 #include <link.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "modules.h"
 #include "symbolize.h"
@@ -149,6 +151,73 @@ Test(symbolize, sysroot_prefixes_module_paths)
 	cr_assert_null(f[0].function, "the binary is not under the sysroot");
 	lt__sym_free(s);
 	lt__modmaps_free(&mm);
+}
+
+/* Makes every directory of path (like mkdir -p). */
+static void mkdirs(char *path)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(path, 0700);
+		*p = '/';
+	}
+	mkdir(path, 0700);
+}
+
+Test(symbolize, sysroot_finds_the_binary_under_it)
+{
+	lt__modmaps_t mm = {0};
+	struct self_module self;
+	modmap_of_self(&mm, &self, NULL);
+	char root[] = "/tmp/lt-sysroot-XXXXXX";
+	cr_assert(mkdtemp(root));
+	char dir[8192], link[8192];
+	snprintf(dir, sizeof dir, "%s%s", root, self.path);
+	*strrchr(dir, '/') = '\0';
+	mkdirs(dir);
+	snprintf(link, sizeof link, "%s%s", root, self.path);
+	cr_assert_eq(symlink(self.path, link), 0);
+	lt__sym_opts_t o = {.sysroot = root};
+	lt__sym_t *s;
+	cr_assert_eq(lt__sym_new(&s, &mm, &o), 0);
+	const lt__frame_t *f;
+	size_t n;
+	cr_assert_eq(lt__sym_addr(s, 0, (uint64_t)(uintptr_t)known_function, false, &f, &n), 0);
+	cr_assert_str_eq(f[0].function, "known_function");
+	lt__sym_free(s);
+	lt__modmaps_free(&mm);
+	unlink(link);
+}
+
+Test(symbolize, debug_dir_finds_the_file_by_build_id)
+{
+	lt__modmaps_t mm = {0};
+	struct self_module self;
+	/* Recorded under a path that does not exist on this machine. */
+	modmap_of_self(&mm, &self, "/elsewhere/bin/app");
+	cr_assert_geq(self.build_id_len, 2, "the test binary has no build-id");
+	char root[] = "/tmp/lt-debugdir-XXXXXX";
+	cr_assert(mkdtemp(root));
+	char hex[129] = {0}, dir[512], link[1024];
+	for (size_t i = 0; i < self.build_id_len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", self.build_id[i]);
+	snprintf(dir, sizeof dir, "%s/.build-id/%.2s", root, hex);
+	mkdirs(dir);
+	snprintf(link, sizeof link, "%s/%s.debug", dir, hex + 2);
+	cr_assert_eq(symlink(self.path, link), 0);
+	lt__sym_opts_t o = {.debug_dir = root};
+	lt__sym_t *s;
+	cr_assert_eq(lt__sym_new(&s, &mm, &o), 0);
+	const lt__frame_t *f;
+	size_t n;
+	cr_assert_eq(lt__sym_addr(s, 0, (uint64_t)(uintptr_t)known_function, false, &f, &n), 0);
+	cr_assert_str_eq(f[0].function, "known_function");
+	cr_assert_str_eq(f[0].module, "/elsewhere/bin/app");
+	lt__sym_free(s);
+	lt__modmaps_free(&mm);
+	unlink(link);
 }
 
 Test(symbolize, hides_shim_allocator_and_wrappers)
