@@ -27,7 +27,7 @@ struct diff {
 	size_t top; /* groups shown; 0 = all (failed groups are always shown) */
 	bool have_size, have_pct;
 	uint64_t max_growth; /* --fail-on-growth */
-	double max_pct; /* --fail-on-growth-pct, of the old total */
+	double max_pct;      /* --fail-on-growth-pct, of the old total */
 	bool total_failed;
 	size_t nfailed; /* groups over a threshold */
 };
@@ -89,7 +89,8 @@ static void thresholds_text(const struct diff *d, char *buf, size_t len)
 	char a[48];
 	buf[0] = '\0';
 	if (d->have_size)
-		snprintf(buf, len, "--fail-on-growth %s", lt__human_size(d->max_growth, a, sizeof a));
+		snprintf(buf, len, "--fail-on-growth %s",
+		         lt__human_size(d->max_growth, a, sizeof a));
 	if (d->have_pct) {
 		size_t l = strlen(buf);
 		snprintf(buf + l, len - l, "%s--fail-on-growth-pct %g", l ? ", " : "", d->max_pct);
@@ -118,9 +119,9 @@ static void print_text(FILE *out, const struct diff *d)
 	fputs("\n  -> ", out);
 	describe(out, d->new);
 	fprintf(out, "\n  by %s%s, sorted by |size_diff|\n\n", lt__group_by_name(g->by),
-		g->cumulative ? " (cumulative)" : "");
+	        g->cumulative ? " (cumulative)" : "");
 	fprintf(out, "%12s %12s %10s %11s  %s\n", "size", "size_diff", "count", "count_diff",
-		"site");
+	        "site");
 	size_t hidden = 0;
 	for (size_t i = 0; i < g->n; i++) {
 		const lt__group_t *gr = g->v[i];
@@ -132,17 +133,17 @@ static void print_text(FILE *out, const struct diff *d)
 		int64_t count_diff = diff_of(gr->count, gr->old_count);
 		snprintf(cd, sizeof cd, "%s%" PRId64, count_diff > 0 ? "+" : "", count_diff);
 		fprintf(out, "%12s %12s %10" PRIu64 " %11s  %s%s\n",
-			lt__human_size(gr->size, a, sizeof a),
-			signed_size(diff_of(gr->size, gr->old_size), b, sizeof b), gr->count, cd,
-			lt__group_label(g, gr, label, sizeof label), gr->failed ? "  [FAIL]" : "");
+		        lt__human_size(gr->size, a, sizeof a),
+		        signed_size(diff_of(gr->size, gr->old_size), b, sizeof b), gr->count, cd,
+		        lt__group_label(g, gr, label, sizeof label), gr->failed ? "  [FAIL]" : "");
 	}
 	if (hidden)
 		fprintf(out, "%12s ... %zu more groups (--top 0 shows all)\n", "", hidden);
 	int64_t count_diff = diff_of(g->count, g->old_count);
 	fprintf(out, "total: %s (%s), count=%" PRIu64 " (%s%" PRId64 ")\n",
-		lt__human_size(g->size, a, sizeof a),
-		signed_size(diff_of(g->size, g->old_size), b, sizeof b), g->count,
-		count_diff > 0 ? "+" : "", count_diff);
+	        lt__human_size(g->size, a, sizeof a),
+	        signed_size(diff_of(g->size, g->old_size), b, sizeof b), g->count,
+	        count_diff > 0 ? "+" : "", count_diff);
 	thresholds_text(d, th, sizeof th);
 	if (!d->have_size && !d->have_pct)
 		return;
@@ -153,11 +154,13 @@ static void print_text(FILE *out, const struct diff *d)
 	fprintf(out, "FAIL: memory grew beyond %s:\n", th);
 	if (d->total_failed)
 		fprintf(out, "  total grew by %s\n",
-			signed_size(diff_of(g->size, g->old_size), b, sizeof b));
+		        signed_size(diff_of(g->size, g->old_size), b, sizeof b));
 	for (size_t i = 0; i < g->n; i++)
 		if (g->v[i]->failed)
-			fprintf(out, "  %s grew by %s\n", lt__group_label(g, g->v[i], label, sizeof label),
-				signed_size(diff_of(g->v[i]->size, g->v[i]->old_size), b, sizeof b));
+			fprintf(
+			    out, "  %s grew by %s\n",
+			    lt__group_label(g, g->v[i], label, sizeof label),
+			    signed_size(diff_of(g->v[i]->size, g->v[i]->old_size), b, sizeof b));
 }
 
 /* ---- Markdown ---------------------------------------------------------- */
@@ -185,11 +188,11 @@ static void print_markdown(FILE *out, const struct diff *d)
 	if (d->have_size || d->have_pct) {
 		if (failed(d))
 			fprintf(out, "**FAIL**: memory grew by %s; beyond %s (%zu %s over).\n\n",
-				signed_size(total, a, sizeof a), th, d->nfailed,
-				d->nfailed == 1 ? "call site" : "call sites");
+			        signed_size(total, a, sizeof a), th, d->nfailed,
+			        d->nfailed == 1 ? "call site" : "call sites");
 		else
 			fprintf(out, "**OK**: memory changed by %s, within %s.\n\n",
-				signed_size(total, a, sizeof a), th);
+			        signed_size(total, a, sizeof a), th);
 	}
 	fputs("| size | size diff | count | count diff | call site |\n"
 	      "|---:|---:|---:|---:|:---|\n",
@@ -200,16 +203,16 @@ static void print_markdown(FILE *out, const struct diff *d)
 			continue;
 		int64_t cd = diff_of(gr->count, gr->old_count);
 		fprintf(out, "| %s | %s | %" PRIu64 " | %s%" PRId64 " | ",
-			lt__human_size(gr->size, a, sizeof a),
-			signed_size(diff_of(gr->size, gr->old_size), b, sizeof b), gr->count,
-			cd > 0 ? "+" : "", cd);
+		        lt__human_size(gr->size, a, sizeof a),
+		        signed_size(diff_of(gr->size, gr->old_size), b, sizeof b), gr->count,
+		        cd > 0 ? "+" : "", cd);
 		md_cell(out, lt__group_label(g, gr, label, sizeof label));
 		fputs(gr->failed ? " **(over threshold)** |\n" : " |\n", out);
 	}
 	int64_t cd = diff_of(g->count, g->old_count);
 	fprintf(out, "| **%s** | **%s** | **%" PRIu64 "** | **%s%" PRId64 "** | **total** |\n",
-		lt__human_size(g->size, a, sizeof a), signed_size(total, b, sizeof b), g->count,
-		cd > 0 ? "+" : "", cd);
+	        lt__human_size(g->size, a, sizeof a), signed_size(total, b, sizeof b), g->count,
+	        cd > 0 ? "+" : "", cd);
 }
 
 /* ---- JUnit XML --------------------------------------------------------- */
@@ -238,7 +241,7 @@ static void xml_text(FILE *out, const char *s)
 }
 
 static void junit_case(FILE *out, const struct diff *d, const char *name, uint64_t size,
-		       int64_t growth, bool fail)
+                       int64_t growth, bool fail)
 {
 	char a[64], b[64], th[128];
 	fputs("    <testcase classname=\"leaktrace.memory\" name=\"", out);
@@ -247,7 +250,7 @@ static void junit_case(FILE *out, const struct diff *d, const char *name, uint64
 	if (fail) {
 		thresholds_text(d, th, sizeof th);
 		fprintf(out, "\n      <failure message=\"grew by %s to %s, beyond ",
-			signed_size(growth, a, sizeof a), lt__human_size(size, b, sizeof b));
+		        signed_size(growth, a, sizeof a), lt__human_size(size, b, sizeof b));
 		xml_text(out, th);
 		fputs("\" type=\"memory-growth\"/>\n    ", out);
 	}
@@ -265,15 +268,16 @@ static void print_junit(FILE *out, const struct diff *d)
 			failures += g->v[i]->failed;
 		}
 	fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n", out);
-	fprintf(out, "  <testsuite name=\"leaktrace memory diff by %s\" tests=\"%zu\" "
-		     "failures=\"%zu\" errors=\"0\">\n",
-		lt__group_by_name(g->by), tests, failures);
+	fprintf(out,
+	        "  <testsuite name=\"leaktrace memory diff by %s\" tests=\"%zu\" "
+	        "failures=\"%zu\" errors=\"0\">\n",
+	        lt__group_by_name(g->by), tests, failures);
 	junit_case(out, d, "total", g->size, diff_of(g->size, g->old_size), d->total_failed);
 	for (size_t i = 0; i < g->n; i++)
 		if (shown(d, i))
 			junit_case(out, d, lt__group_label(g, g->v[i], label, sizeof label),
-				   g->v[i]->size, diff_of(g->v[i]->size, g->v[i]->old_size),
-				   g->v[i]->failed);
+			           g->v[i]->size, diff_of(g->v[i]->size, g->v[i]->old_size),
+			           g->v[i]->failed);
 	fputs("  </testsuite>\n</testsuites>\n", out);
 }
 
@@ -291,7 +295,7 @@ static json_t *side_json(const lt__snapshot_t *s, uint64_t size, uint64_t count)
 }
 
 static void set_sizes(json_t *o, uint64_t size, uint64_t old_size, uint64_t count,
-		      uint64_t old_count)
+                      uint64_t old_count)
 {
 	json_object_set_new(o, "size", json_integer((json_int_t)size));
 	json_object_set_new(o, "size_diff", json_integer(diff_of(size, old_size)));
@@ -315,16 +319,17 @@ static int print_json(FILE *out, const struct diff *d)
 	json_object_set_new(doc, "total", total);
 	json_t *th = json_object();
 	json_object_set_new(th, "fail_on_growth",
-			    d->have_size ? json_integer((json_int_t)d->max_growth) : json_null());
+	                    d->have_size ? json_integer((json_int_t)d->max_growth) : json_null());
 	json_object_set_new(th, "fail_on_growth_pct",
-			    d->have_pct ? json_real(d->max_pct) : json_null());
+	                    d->have_pct ? json_real(d->max_pct) : json_null());
 	json_object_set_new(doc, "thresholds", th);
 	json_object_set_new(doc, "failed", json_boolean(failed(d)));
 	json_t *arr = json_array();
 	for (size_t i = 0; i < g->n; i++) {
 		const lt__group_t *gr = g->v[i];
 		json_t *o = json_object();
-		json_object_set_new(o, "site", json_string(lt__group_label(g, gr, label, sizeof label)));
+		json_object_set_new(o, "site",
+		                    json_string(lt__group_label(g, gr, label, sizeof label)));
 		set_sizes(o, gr->size, gr->old_size, gr->count, gr->old_count);
 		json_object_set_new(o, "failed", json_boolean(gr->failed));
 		json_object_set_new(o, "frames", lt__snap_frames_json(gr->frames, gr->nframes));
@@ -377,18 +382,18 @@ struct diff_args {
 static int parse_diff_args(int argc, char **argv, struct diff *d, struct diff_args *o)
 {
 	static const struct option longopts[] = {
-		{"by", required_argument, NULL, 'b'},
-		{"cumulative", no_argument, NULL, 'c'},
-		{"from", required_argument, NULL, 'F'},
-		{"to", required_argument, NULL, 'T'},
-		{"fail-on-growth", required_argument, NULL, 'g'},
-		{"fail-on-growth-pct", required_argument, NULL, 'p'},
-		{"format", required_argument, NULL, 'f'},
-		{"top", required_argument, NULL, 'n'},
-		{"output", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
-		LT__COMMON_LONGOPTS,
-		{NULL, 0, NULL, 0},
+	    {"by", required_argument, NULL, 'b'},
+	    {"cumulative", no_argument, NULL, 'c'},
+	    {"from", required_argument, NULL, 'F'},
+	    {"to", required_argument, NULL, 'T'},
+	    {"fail-on-growth", required_argument, NULL, 'g'},
+	    {"fail-on-growth-pct", required_argument, NULL, 'p'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"top", required_argument, NULL, 'n'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    LT__COMMON_LONGOPTS,
+	    {NULL, 0, NULL, 0},
 	};
 	static const char *const formats[] = {"text", "json", "markdown", "junit"};
 	int c;
@@ -397,8 +402,8 @@ static int parse_diff_args(int argc, char **argv, struct diff *d, struct diff_ar
 		case 'b':
 			if (lt__group_by_parse(optarg, &d->groups.by))
 				return lt__fail("--by wants lineno, filename, function or "
-						"traceback, not '%s'",
-						optarg);
+				                "traceback, not '%s'",
+				                optarg);
 			break;
 		case 'c':
 			d->groups.cumulative = true;
@@ -412,8 +417,8 @@ static int parse_diff_args(int argc, char **argv, struct diff *d, struct diff_ar
 		case 'g':
 			if (lt__parse_size(optarg, &d->max_growth))
 				return lt__fail("--fail-on-growth wants a size like 1MiB, 512KiB, "
-						"10MB or 1000, not '%s'",
-						optarg);
+				                "10MB or 1000, not '%s'",
+				                optarg);
 			d->have_size = true;
 			break;
 		case 'p': {
@@ -423,8 +428,8 @@ static int parse_diff_args(int argc, char **argv, struct diff *d, struct diff_ar
 			if (errno || end == optarg || (*end && strcmp(end, "%")) ||
 			    !isfinite(d->max_pct) || d->max_pct < 0)
 				return lt__fail("--fail-on-growth-pct wants a percentage like 10, "
-						"not '%s'",
-						optarg);
+				                "not '%s'",
+				                optarg);
 			d->have_pct = true;
 			break;
 		}
@@ -433,9 +438,10 @@ static int parse_diff_args(int argc, char **argv, struct diff *d, struct diff_ar
 			while (i < 4 && strcmp(optarg, formats[i]))
 				i++;
 			if (i == 4)
-				return lt__fail("diff --format wants text, json, markdown or junit, "
-						"not '%s'",
-						optarg);
+				return lt__fail(
+				    "diff --format wants text, json, markdown or junit, "
+				    "not '%s'",
+				    optarg);
 			o->format = (enum diff_format)i;
 			break;
 		}
@@ -467,8 +473,9 @@ static int parse_diff_args(int argc, char **argv, struct diff *d, struct diff_ar
 	}
 	for (; optind < argc; optind++) {
 		if (o->npaths == 2)
-			return lt__fail("diff compares two snapshots, not '%s' too (see diff --help)",
-					argv[optind]);
+			return lt__fail(
+			    "diff compares two snapshots, not '%s' too (see diff --help)",
+			    argv[optind]);
 		o->paths[o->npaths++] = argv[optind];
 	}
 	if (d->groups.cumulative && d->groups.by == LT__BY_TRACEBACK)
@@ -545,7 +552,7 @@ int lt__cmd_diff(int argc, char **argv)
 		}
 		if ((out == stdout ? fflush(out) : fclose(out)) != 0)
 			status = lt__fail("%s: %s", o.output ? o.output : "standard output",
-					  strerror(errno));
+			                  strerror(errno));
 		if (status == 0 && failed(&d))
 			status = 1;
 	}

@@ -46,7 +46,7 @@ static int frame_group_key(enum lt__group_by by, const lt__snap_frame_t *f, char
 }
 
 static int add_to(lt__groups_t *g, char *key, const lt__snap_frame_t *frames, size_t n,
-		  uint64_t size, uint64_t count, bool old)
+                  uint64_t size, uint64_t count, bool old)
 {
 	lt__group_t *gr;
 	HASH_FIND_STR(g->by_key, key, gr);
@@ -84,8 +84,7 @@ static int add_to(lt__groups_t *g, char *key, const lt__snap_frame_t *frames, si
 	return 0;
 }
 
-int lt__groups_add(lt__groups_t *g, const lt__snapshot_t *s, const lt__filters_t *f,
-		   bool old)
+int lt__groups_add(lt__groups_t *g, const lt__snapshot_t *s, const lt__filters_t *f, bool old)
 {
 	for (size_t i = 0; i < s->ntraces; i++) {
 		const lt__snap_trace_t *t = &s->traces[i];
@@ -161,8 +160,7 @@ void lt__groups_sort(lt__groups_t *g, bool by_diff)
 		qsort(g->v, g->n, sizeof *g->v, cmp_group);
 }
 
-const char *lt__group_label(const lt__groups_t *g, const lt__group_t *gr, char *buf,
-			    size_t len)
+const char *lt__group_label(const lt__groups_t *g, const lt__group_t *gr, char *buf, size_t len)
 {
 	if (gr->nframes == 0)
 		return "(no stack recorded)";

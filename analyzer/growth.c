@@ -19,10 +19,10 @@
 #include "snapshot.h"
 #include "trend.h"
 
-#define LT__GROWTH_WINDOWS 20 /* default --windows */
+#define LT__GROWTH_WINDOWS     20 /* default --windows */
 #define LT__GROWTH_MAX_WINDOWS 1000
-#define LT__RAW_PER_WINDOW 4 /* raw windows kept per final window, at most */
-#define LT__RAW_MIN_NS 1000000u /* the epoch clock ticks about once a ms */
+#define LT__RAW_PER_WINDOW     4        /* raw windows kept per final window, at most */
+#define LT__RAW_MIN_NS         1000000u /* the epoch clock ticks about once a ms */
 
 /*
  * Sampling without knowing the trace's length in advance: time is cut into
@@ -38,10 +38,10 @@
 struct sampler {
 	uint64_t interval_ns, next_end;
 	size_t nraw, cap;
-	double *raw_end_s; /* end of each raw window, seconds */
-	uint64_t **series; /* per aggregate site: cap raw maxima, NULL = none yet */
-	uint64_t *window_max; /* per aggregate site: max in the open window */
-	size_t nsites; /* sites the arrays cover */
+	double *raw_end_s;          /* end of each raw window, seconds */
+	uint64_t **series;          /* per aggregate site: cap raw maxima, NULL = none yet */
+	uint64_t *window_max;       /* per aggregate site: max in the open window */
+	size_t nsites;              /* sites the arrays cover */
 	uint64_t *total, total_max; /* the whole heap likewise */
 	/* Markers: live bytes per site at the first and the last marker. */
 	uint64_t nmarkers;
@@ -79,8 +79,8 @@ static void sampler_compact(struct sampler *s)
 	size_t half = s->nraw / 2;
 	for (size_t j = 0; j < half; j++) {
 		s->raw_end_s[j] = s->raw_end_s[2 * j + 1];
-		s->total[j] = s->total[2 * j] > s->total[2 * j + 1] ? s->total[2 * j]
-								      : s->total[2 * j + 1];
+		s->total[j] =
+		    s->total[2 * j] > s->total[2 * j + 1] ? s->total[2 * j] : s->total[2 * j + 1];
 	}
 	for (size_t i = 0; i < s->nsites; i++) {
 		uint64_t *v = s->series[i];
@@ -173,8 +173,7 @@ static void sampler_free(struct sampler *s)
 
 /* Replays the trace and fills the sampler. Returns 0, or 2 after printing
  * an error. */
-static int sample_trace(const char *trace, lt__analysis_t *a, struct sampler *s,
-			bool *truncated)
+static int sample_trace(const char *trace, lt__analysis_t *a, struct sampler *s, bool *truncated)
 {
 	if (lt__trace_open(a, trace))
 		return 2;
@@ -223,7 +222,7 @@ struct gsite {
 	uint64_t *raw; /* summed raw series */
 	uint64_t live_bytes, live_blocks, allocations;
 	int64_t marker_growth; /* live bytes at the last marker - first marker */
-	uint64_t *y; /* per final window */
+	uint64_t *y;           /* per final window */
 	lt__trend_t trend;
 	UT_hash_handle hh;
 };
@@ -271,7 +270,7 @@ static int cmp_gsite(const void *a, const void *b)
 /* A stack's symbolic identity, for merging stacks into call sites, and
  * whether the filters keep it. Returns 0 or -ENOMEM. */
 static int site_key(const lt__frame_t *const *frames, size_t n, const lt__filters_t *filters,
-		    char **key, bool *keep)
+                    char **key, bool *keep)
 {
 	lt__snap_frame_t *f = calloc(n ? n : 1, sizeof *f);
 	char(*labels)[512] = malloc((n ? n : 1) * sizeof *labels);
@@ -298,8 +297,8 @@ static int site_key(const lt__frame_t *const *frames, size_t n, const lt__filter
 
 /* Groups the sampled stacks into call sites and fits each. Returns 0 or
  * -ENOMEM. */
-static int build_sites(struct growth *g, lt__analysis_t *a, lt__sym_t *sym,
-		       const struct sampler *s, const lt__filters_t *filters)
+static int build_sites(struct growth *g, lt__analysis_t *a, lt__sym_t *sym, const struct sampler *s,
+                       const lt__filters_t *filters)
 {
 	lt__agg_t *agg = lt__replay_agg(a->replay);
 	struct gsite *by_key = NULL;
@@ -435,14 +434,14 @@ static void print_text(FILE *out, const struct growth *g, size_t top, bool all)
 {
 	char a[64], b[64];
 	fprintf(out, "growth by call site: %s, %.3f s in %zu windows of %.3f s%s\n", g->trace,
-		g->duration_s, g->windows, g->duration_s / (double)g->windows,
-		g->truncated ? " (trace incomplete: the program was killed)" : "");
+	        g->duration_s, g->windows, g->duration_s / (double)g->windows,
+	        g->truncated ? " (trace incomplete: the program was killed)" : "");
 	fprintf(out, "whole heap: %-9s %12s  ", lt__verdict_name(g->total_trend.verdict),
-		rate(g->total_trend.slope, a, sizeof a));
+	        rate(g->total_trend.slope, a, sizeof a));
 	sparkline(out, g->total_y, g->windows);
 	fprintf(out, "  now %s\n\n", lt__human_size(g->total_trend.last, b, sizeof b));
 	fprintf(out, "%-9s %13s %6s %7s  %-*s  %10s  %s\n", "verdict", "slope", "R^2", "MK z",
-		(int)g->windows, "live bytes", "peak", "site");
+	        (int)g->windows, "live bytes", "peak", "site");
 	size_t shown = 0, quiet = 0;
 	for (size_t i = 0; i < g->n; i++) {
 		const struct gsite *gs = g->v[i];
@@ -456,7 +455,7 @@ static void print_text(FILE *out, const struct growth *g, size_t top, bool all)
 		}
 		shown++;
 		fprintf(out, "%-9s %13s %6.3f %7.2f  ", lt__verdict_name(gs->trend.verdict),
-			rate(gs->trend.slope, a, sizeof a), gs->trend.r2, gs->trend.mk_z);
+		        rate(gs->trend.slope, a, sizeof a), gs->trend.r2, gs->trend.mk_z);
 		sparkline(out, gs->y, g->windows);
 		if (g->windows < 10)
 			fprintf(out, "%*s", (int)(10 - g->windows), "");
@@ -464,13 +463,14 @@ static void print_text(FILE *out, const struct growth *g, size_t top, bool all)
 		site_label(out, gs);
 		if (g->nmarkers >= 2)
 			fprintf(out, "  [%+.0f B per marker interval]",
-				(double)gs->marker_growth / (double)(g->nmarkers - 1));
+			        (double)gs->marker_growth / (double)(g->nmarkers - 1));
 		fputc('\n', out);
 	}
 	if (!shown)
 		fputs("(no call site changed by more than the noise floor)\n", out);
 	if (quiet)
-		fprintf(out, "... %zu more call sites (stable ones: --all; more: --top 0)\n", quiet);
+		fprintf(out, "... %zu more call sites (stable ones: --all; more: --top 0)\n",
+		        quiet);
 }
 
 static json_t *jnum(double v)
@@ -511,8 +511,8 @@ static int print_json(FILE *out, const struct growth *g)
 		json_array_append_new(times, json_real(g->t[i]));
 	json_object_set_new(doc, "window_end_s", times);
 	json_object_set_new(doc, "markers", json_integer((json_int_t)g->nmarkers));
-	json_object_set_new(doc, "total", trend_json(json_object(), &g->total_trend, g->total_y,
-						     g->windows));
+	json_object_set_new(doc, "total",
+	                    trend_json(json_object(), &g->total_trend, g->total_y, g->windows));
 	json_t *sites = json_array();
 	for (size_t i = 0; i < g->n; i++) {
 		const struct gsite *gs = g->v[i];
@@ -520,14 +520,15 @@ static int print_json(FILE *out, const struct growth *g)
 		char buf[512];
 		json_t *o = json_object();
 		json_object_set_new(o, "function",
-				    f ? json_string(lt__frame_label(f, buf, sizeof buf)) : json_null());
+		                    f ? json_string(lt__frame_label(f, buf, sizeof buf))
+		                      : json_null());
 		json_object_set_new(o, "file", f && f->file ? json_string(f->file) : json_null());
 		json_object_set_new(o, "line", f && f->line ? json_integer(f->line) : json_null());
 		trend_json(o, &gs->trend, gs->y, g->windows);
 		json_object_set_new(o, "bytes_per_marker_interval",
-				    g->nmarkers >= 2 ? json_real((double)gs->marker_growth /
-								 (double)(g->nmarkers - 1))
-						     : json_null());
+		                    g->nmarkers >= 2 ? json_real((double)gs->marker_growth /
+		                                                 (double)(g->nmarkers - 1))
+		                                     : json_null());
 		json_object_set_new(o, "live_bytes", json_integer((json_int_t)gs->live_bytes));
 		json_object_set_new(o, "live_blocks", json_integer((json_int_t)gs->live_blocks));
 		json_object_set_new(o, "allocations", json_integer((json_int_t)gs->allocations));
@@ -545,38 +546,39 @@ static int print_json(FILE *out, const struct growth *g)
 
 static void growth_usage(FILE *out)
 {
-	fputs("usage: leaktrace-report growth TRACE [options]\n"
-	      "\n"
-	      "Samples each call site's live bytes in windows across the trace's time and\n"
-	      "tells steady growth (a leak suspect) from a plateau (a bounded cache), a\n"
-	      "transient peak and a flat line, with the statistics behind the verdict:\n"
-	      "least-squares slope (bytes/s), its R^2 and t, and a Mann-Kendall trend test.\n"
-	      "Works on the trace of a program that was killed.\n"
-	      "\n"
-	      "  -w, --windows=N          windows across the trace (default 20, 3..1000)\n"
-	      "  --min-bytes=SIZE         changes smaller than SIZE are stable (default 4KiB)\n"
-	      "  -n, --top=N              call sites shown (default 10, 0 = all)\n"
-	      "  -a, --all                show stable call sites too\n"
-	      "  -f, --format=FMT         text (default) or json (every call site)\n" LT__COMMON_USAGE
-	      "\nexit status: 0 printed, 2 bad usage or unreadable trace.\n",
-	      out);
+	fputs(
+	    "usage: leaktrace-report growth TRACE [options]\n"
+	    "\n"
+	    "Samples each call site's live bytes in windows across the trace's time and\n"
+	    "tells steady growth (a leak suspect) from a plateau (a bounded cache), a\n"
+	    "transient peak and a flat line, with the statistics behind the verdict:\n"
+	    "least-squares slope (bytes/s), its R^2 and t, and a Mann-Kendall trend test.\n"
+	    "Works on the trace of a program that was killed.\n"
+	    "\n"
+	    "  -w, --windows=N          windows across the trace (default 20, 3..1000)\n"
+	    "  --min-bytes=SIZE         changes smaller than SIZE are stable (default 4KiB)\n"
+	    "  -n, --top=N              call sites shown (default 10, 0 = all)\n"
+	    "  -a, --all                show stable call sites too\n"
+	    "  -f, --format=FMT         text (default) or json (every call site)\n" LT__COMMON_USAGE
+	    "\nexit status: 0 printed, 2 bad usage or unreadable trace.\n",
+	    out);
 }
 
 int lt__cmd_growth(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"windows", required_argument, NULL, 'w'},
-		{"min-bytes", required_argument, NULL, 'm'},
-		{"top", required_argument, NULL, 'n'},
-		{"all", no_argument, NULL, 'a'},
-		{"format", required_argument, NULL, 'f'},
-		{"help", no_argument, NULL, 'h'},
-		LT__COMMON_LONGOPTS,
-		{NULL, 0, NULL, 0},
+	    {"windows", required_argument, NULL, 'w'},
+	    {"min-bytes", required_argument, NULL, 'm'},
+	    {"top", required_argument, NULL, 'n'},
+	    {"all", no_argument, NULL, 'a'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    LT__COMMON_LONGOPTS,
+	    {NULL, 0, NULL, 0},
 	};
 	lt__common_opts_t common = {0};
 	struct growth g = {.windows = LT__GROWTH_WINDOWS,
-			   .topts = {.min_bytes = LT__TREND_MIN_BYTES, .z_crit = LT__TREND_Z_CRIT}};
+	                   .topts = {.min_bytes = LT__TREND_MIN_BYTES, .z_crit = LT__TREND_Z_CRIT}};
 	size_t top = 10;
 	bool all = false, json = false;
 	int c;
@@ -586,15 +588,17 @@ int lt__cmd_growth(int argc, char **argv)
 		case 'w': {
 			errno = 0;
 			unsigned long n = strtoul(optarg, &end, 10);
-			if (errno || *end || optarg[0] == '-' || n < 3 || n > LT__GROWTH_MAX_WINDOWS)
+			if (errno || *end || optarg[0] == '-' || n < 3 ||
+			    n > LT__GROWTH_MAX_WINDOWS)
 				return lt__fail("--windows wants a number from 3 to %d, not '%s'",
-						LT__GROWTH_MAX_WINDOWS, optarg);
+				                LT__GROWTH_MAX_WINDOWS, optarg);
 			g.windows = n;
 			break;
 		}
 		case 'm':
 			if (lt__parse_size(optarg, &g.topts.min_bytes))
-				return lt__fail("--min-bytes wants a size like 4KiB, not '%s'", optarg);
+				return lt__fail("--min-bytes wants a size like 4KiB, not '%s'",
+				                optarg);
 			break;
 		case 'n': {
 			errno = 0;
@@ -609,7 +613,8 @@ int lt__cmd_growth(int argc, char **argv)
 			break;
 		case 'f':
 			if (strcmp(optarg, "json") && strcmp(optarg, "text"))
-				return lt__fail("growth --format wants text or json, not '%s'", optarg);
+				return lt__fail("growth --format wants text or json, not '%s'",
+				                optarg);
 			json = strcmp(optarg, "json") == 0;
 			break;
 		case 'h':
@@ -631,8 +636,8 @@ int lt__cmd_growth(int argc, char **argv)
 	g.trace = argv[optind];
 	if (!lt__is_trace_file(g.trace))
 		return lt__fail("%s: not a leaktrace trace (growth needs the trace, not a "
-				"snapshot)",
-				g.trace);
+		                "snapshot)",
+		                g.trace);
 
 	struct sampler s = {.cap = 2 * LT__RAW_PER_WINDOW * g.windows};
 	lt__analysis_t a;

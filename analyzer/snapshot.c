@@ -36,20 +36,20 @@ int lt__parse_size(const char *s, uint64_t *out)
 		const char *suffix;
 		double mult;
 	} units[] = {
-		{"", 1},
-		{"b", 1},
-		{"k", 1024.0},
-		{"kib", 1024.0},
-		{"kb", 1e3},
-		{"m", 1048576.0},
-		{"mib", 1048576.0},
-		{"mb", 1e6},
-		{"g", 1073741824.0},
-		{"gib", 1073741824.0},
-		{"gb", 1e9},
-		{"t", 1099511627776.0},
-		{"tib", 1099511627776.0},
-		{"tb", 1e12},
+	    {"", 1},
+	    {"b", 1},
+	    {"k", 1024.0},
+	    {"kib", 1024.0},
+	    {"kb", 1e3},
+	    {"m", 1048576.0},
+	    {"mib", 1048576.0},
+	    {"mb", 1e6},
+	    {"g", 1073741824.0},
+	    {"gib", 1073741824.0},
+	    {"gb", 1e9},
+	    {"t", 1099511627776.0},
+	    {"tib", 1099511627776.0},
+	    {"tb", 1e12},
 	};
 	if (!s || !*s || *s == '-' || *s == '+')
 		return -EINVAL;
@@ -76,7 +76,8 @@ int lt__point_parse(const char *s, lt__point_t *p, char *err, size_t errlen)
 {
 	memset(p, 0, sizeof *p);
 	if (!s || !*s) {
-		snprintf(err, errlen, "an empty snapshot point (want end, peak, a marker or seconds)");
+		snprintf(err, errlen,
+		         "an empty snapshot point (want end, peak, a marker or seconds)");
 		return -EINVAL;
 	}
 	if (strcmp(s, "end") == 0) {
@@ -99,9 +100,9 @@ int lt__point_parse(const char *s, lt__point_t *p, char *err, size_t errlen)
 			end = NULL;
 		if (errno || !end || !isfinite(v) || v < 0 || v * scale > 1.8e19) {
 			snprintf(err, errlen,
-				 "'%s' is not a time (seconds: 1.5, 1.5s or 250ms; "
-				 "use marker:%s for a marker of that name)",
-				 s, s);
+			         "'%s' is not a time (seconds: 1.5, 1.5s or 250ms; "
+			         "use marker:%s for a marker of that name)",
+			         s, s);
 			return -EINVAL;
 		}
 		p->kind = LT__AT_TIME;
@@ -144,7 +145,7 @@ bool lt__is_trace_file(const char *path)
 		return false;
 	char magic[LT_FILE_MAGIC_LEN];
 	bool yes = fread(magic, 1, sizeof magic, f) == sizeof magic &&
-		   memcmp(magic, LT_FILE_MAGIC, LT_FILE_MAGIC_LEN) == 0;
+	           memcmp(magic, LT_FILE_MAGIC, LT_FILE_MAGIC_LEN) == 0;
 	fclose(f);
 	return yes;
 }
@@ -155,7 +156,7 @@ int lt__common_opt(lt__common_opts_t *o, int c, const char *arg)
 	case 0x100:
 		if (o->sym.nskip == LT__MAX_SKIP)
 			return lt__fail("too many --skip-function patterns (at most %d)",
-					LT__MAX_SKIP);
+			                LT__MAX_SKIP);
 		o->skip[o->sym.nskip++] = arg;
 		o->sym.skip_functions = o->skip;
 		return 0;
@@ -172,7 +173,7 @@ int lt__common_opt(lt__common_opts_t *o, int c, const char *arg)
 	case 0x105:
 		if (o->filters.n == LT__MAX_FILTERS)
 			return lt__fail("too many --include/--exclude patterns (at most %d)",
-					LT__MAX_FILTERS);
+			                LT__MAX_FILTERS);
 		o->filters.v[o->filters.n].include = c == 0x104;
 		o->filters.v[o->filters.n].glob = arg;
 		o->filters.n++;
@@ -193,7 +194,7 @@ int lt__trace_open(lt__analysis_t *a, const char *path)
 	if (a->dec)
 		fputs(lt__decoder_warnings(a->dec), stderr);
 	lt__fail("%s", a->dec && lt__decoder_error(a->dec)[0] ? lt__decoder_error(a->dec)
-							      : strerror(-rc));
+	                                                      : strerror(-rc));
 	lt__analysis_close(a);
 	return 2;
 }
@@ -203,14 +204,14 @@ int lt__trace_finish(lt__analysis_t *a, int rc, bool *truncated)
 	fputs(lt__decoder_warnings(a->dec), stderr);
 	if (rc < 0)
 		return lt__fail("%s", lt__decoder_error(a->dec)[0] ? lt__decoder_error(a->dec)
-								  : strerror(-rc));
+		                                                   : strerror(-rc));
 	uint64_t at = 0;
 	bool cut = lt__decoder_truncated(a->dec, &at);
 	if (cut)
 		fprintf(stderr,
-			"leaktrace-report: trace is incomplete: ends at byte %" PRIu64
-			" (the program was probably killed)\n",
-			at);
+		        "leaktrace-report: trace is incomplete: ends at byte %" PRIu64
+		        " (the program was probably killed)\n",
+		        at);
 	if (truncated)
 		*truncated = cut;
 	return 0;
@@ -225,7 +226,7 @@ static bool frame_matches(const lt__snap_frame_t *fr, const char *glob)
 }
 
 static bool filter_matches(const lt__filters_t *f, const lt__filter_t *flt,
-			   const lt__snap_trace_t *t)
+                           const lt__snap_trace_t *t)
 {
 	size_t n = f->all_frames ? t->nframes : (t->nframes ? 1 : 0);
 	for (size_t i = 0; i < n; i++)
@@ -337,7 +338,7 @@ static void frames_free(lt__snap_frame_t *frames, size_t n)
 /* Adds size/count to the trace of frames (taking ownership of frames),
  * merging with an equal key. Returns 0 or -ENOMEM. */
 static int snapshot_add(lt__snapshot_t *s, struct pending **index, lt__snap_frame_t *frames,
-			size_t n, uint64_t size, uint64_t count)
+                        size_t n, uint64_t size, uint64_t count)
 {
 	char *key;
 	if (lt__snap_frames_key(frames, n, &key)) {
@@ -372,8 +373,8 @@ static int snapshot_add(lt__snapshot_t *s, struct pending **index, lt__snap_fram
 		p->key = key;
 		p->index = s->ntraces;
 		HASH_ADD_KEYPTR(hh, *index, p->key, strlen(p->key), p);
-		s->traces[s->ntraces++] =
-			(lt__snap_trace_t){.frames = frames, .nframes = n, .size = size, .count = count};
+		s->traces[s->ntraces++] = (lt__snap_trace_t){
+		    .frames = frames, .nframes = n, .size = size, .count = count};
 	}
 	s->total_size += size;
 	s->total_count += count;
@@ -443,7 +444,7 @@ static char *point_name(const lt__point_t *p)
 			snprintf(buf, sizeof buf, "marker %.*s", (int)p->marker_len, p->marker);
 		else
 			snprintf(buf, sizeof buf, "marker %.*s#%" PRIu64, (int)p->marker_len,
-				 p->marker, p->occurrence);
+			         p->marker, p->occurrence);
 		return strdup(buf);
 	case LT__AT_TIME:
 		snprintf(buf, sizeof buf, "time %gs", (double)p->ns / 1e9);
@@ -454,8 +455,8 @@ static char *point_name(const lt__point_t *p)
 
 /* Turns a capture into a symbolic snapshot. Returns 0 or -ENOMEM. */
 static int build_snapshot(lt__analysis_t *a, lt__sym_t *sym, const char *trace,
-			  const lt__point_t *p, const struct capture *cap, bool truncated,
-			  lt__snapshot_t **out)
+                          const lt__point_t *p, const struct capture *cap, bool truncated,
+                          lt__snapshot_t **out)
 {
 	lt__snapshot_t *s = calloc(1, sizeof *s);
 	if (!s)
@@ -560,7 +561,7 @@ static void note_marker(struct marker_names *m, const char *name)
 }
 
 int lt__snapshot_take(const char *trace, const lt__point_t *points, size_t npoints,
-		      const lt__sym_opts_t *sym_opts, lt__snapshot_t **out)
+                      const lt__sym_opts_t *sym_opts, lt__snapshot_t **out)
 {
 	lt__analysis_t a;
 	if (lt__trace_open(&a, trace))
@@ -623,16 +624,16 @@ int lt__snapshot_take(const char *trace, const lt__point_t *points, size_t npoin
 				status = lt__fail("%s", strerror(ENOMEM));
 		} else if (points[i].kind == LT__AT_TIME) {
 			status = lt__fail("%s: the trace ends at %.3f s, before %g s", trace,
-					  (double)duration / 1e9,
-					  (double)points[i].ns / 1e9);
+			                  (double)duration / 1e9, (double)points[i].ns / 1e9);
 		} else if (caps[i].seen) {
-			status = lt__fail("%s: marker '%.*s' occurs %" PRIu64 " time(s), not %" PRIu64,
-					  trace, (int)points[i].marker_len, points[i].marker,
-					  caps[i].seen, points[i].occurrence);
+			status =
+			    lt__fail("%s: marker '%.*s' occurs %" PRIu64 " time(s), not %" PRIu64,
+			             trace, (int)points[i].marker_len, points[i].marker,
+			             caps[i].seen, points[i].occurrence);
 		} else {
 			status = lt__fail("%s: no marker '%.*s' in the trace (markers: %s)", trace,
-					  (int)points[i].marker_len, points[i].marker,
-					  names.n ? names.text : "none");
+			                  (int)points[i].marker_len, points[i].marker,
+			                  names.n ? names.text : "none");
 		}
 	}
 	lt__sym_t *sym = NULL;
@@ -734,8 +735,8 @@ int lt__snapshot_write(FILE *out, const lt__snapshot_t *s)
 		json_t *o = json_object();
 		json_object_set_new(o, "size", jint(s->traces[i].size));
 		json_object_set_new(o, "count", jint(s->traces[i].count));
-		json_object_set_new(o, "frames",
-				    lt__snap_frames_json(s->traces[i].frames, s->traces[i].nframes));
+		json_object_set_new(
+		    o, "frames", lt__snap_frames_json(s->traces[i].frames, s->traces[i].nframes));
 		json_array_append_new(traces, o);
 	}
 	json_object_set_new(doc, "traces", traces);
@@ -801,8 +802,8 @@ static const char *parse_snapshot(json_t *doc, lt__snapshot_t *s)
 	if (version != LT__SNAPSHOT_VERSION) {
 		static char msg[128];
 		snprintf(msg, sizeof msg,
-			 "snapshot version %" PRIu64 ", this leaktrace-report reads version %d",
-			 version, LT__SNAPSHOT_VERSION);
+		         "snapshot version %" PRIu64 ", this leaktrace-report reads version %d",
+		         version, LT__SNAPSHOT_VERSION);
 		return msg;
 	}
 	s->point = get_str(doc, "point");
@@ -854,7 +855,7 @@ static const char *parse_snapshot(json_t *doc, lt__snapshot_t *s)
 }
 
 int lt__snapshot_load(const char *path, const lt__point_t *at, const lt__sym_opts_t *sym,
-		      lt__snapshot_t **out)
+                      lt__snapshot_t **out)
 {
 	*out = NULL;
 	if (lt__is_trace_file(path)) {
@@ -867,7 +868,7 @@ int lt__snapshot_load(const char *path, const lt__point_t *at, const lt__sym_opt
 		if (jerr.line <= 0 || jerr.position == 0)
 			return lt__fail("%s: %s", path, jerr.text);
 		return lt__fail("%s: not a trace or a snapshot: %s (line %d)", path, jerr.text,
-				jerr.line);
+		                jerr.line);
 	}
 	lt__snapshot_t *s = calloc(1, sizeof *s);
 	const char *why = s ? parse_snapshot(doc, s) : "out of memory";

@@ -15,19 +15,19 @@
 #include "analysis.h"
 #include "symbolize.h"
 
-#define LT__SNAPSHOT_SCHEMA "leaktrace-snapshot"
-#define LT__SNAPSHOT_VERSION 1 /* bump when a field changes meaning */
-#define LT__MAX_SKIP 64 /* --skip-function patterns */
-#define LT__MAX_FILTERS 64 /* --include / --exclude patterns */
-#define LT__ERR_LEN 512 /* one-line error messages */
+#define LT__SNAPSHOT_SCHEMA  "leaktrace-snapshot"
+#define LT__SNAPSHOT_VERSION 1   /* bump when a field changes meaning */
+#define LT__MAX_SKIP         64  /* --skip-function patterns */
+#define LT__MAX_FILTERS      64  /* --include / --exclude patterns */
+#define LT__ERR_LEN          512 /* one-line error messages */
 
 /* One source frame of a snapshot: what identifies a call site across runs
  * and builds. Never an address. */
 typedef struct lt__snap_frame_s {
-	char *module; /* module basename, "" when outside every module */
+	char *module;   /* module basename, "" when outside every module */
 	char *function; /* function, or "module+0xoffset" without symbols */
-	char *file; /* NULL when unknown */
-	unsigned line; /* 0 when unknown */
+	char *file;     /* NULL when unknown */
+	unsigned line;  /* 0 when unknown */
 } lt__snap_frame_t;
 
 /* The live blocks of one visible stack (tracemalloc's Statistic of a
@@ -39,16 +39,16 @@ typedef struct lt__snap_trace_s {
 } lt__snap_trace_t;
 
 typedef struct lt__snapshot_s {
-	char *source; /* trace or snapshot file it came from */
-	char *point; /* "end", "peak", "marker NAME", "time 1.5s" */
+	char *source;  /* trace or snapshot file it came from */
+	char *point;   /* "end", "peak", "marker NAME", "time 1.5s" */
 	double time_s; /* seconds since process start, < 0 when unknown */
-	char *exe; /* may be NULL */
+	char *exe;     /* may be NULL */
 	uint64_t pid;
-	uint64_t allocations, frees; /* so far */
-	uint64_t peak_bytes; /* the trace's peak so far */
-	bool truncated; /* the trace was cut short */
+	uint64_t allocations, frees;      /* so far */
+	uint64_t peak_bytes;              /* the trace's peak so far */
+	bool truncated;                   /* the trace was cut short */
 	uint64_t total_size, total_count; /* sums over traces */
-	lt__snap_trace_t *traces; /* sorted by size, largest first */
+	lt__snap_trace_t *traces;         /* sorted by size, largest first */
 	size_t ntraces, cap;
 } lt__snapshot_t;
 
@@ -60,7 +60,7 @@ typedef struct lt__point_s {
 	const char *marker; /* LT__AT_MARKER: its name (marker_len bytes) */
 	size_t marker_len;
 	uint64_t occurrence; /* LT__AT_MARKER: 1 = first marker of that name */
-	uint64_t ns; /* LT__AT_TIME: nanoseconds since the process start */
+	uint64_t ns;         /* LT__AT_TIME: nanoseconds since the process start */
 } lt__point_t;
 
 /* Parses "end", "peak", "SECONDS" (1.5, 1.5s, 250ms), "NAME" or "NAME#K"
@@ -95,20 +95,22 @@ typedef struct lt__common_opts_s {
 
 /* getopt_long entries of the shared options; each command appends them
  * to its own table and hands their codes to lt__common_opt(). */
-#define LT__COMMON_LONGOPTS                                                  \
-	{"skip-function", required_argument, NULL, 0x100},                   \
-		{"sysroot", required_argument, NULL, 0x101},                 \
-		{"debug-dir", required_argument, NULL, 0x102},               \
-		{"show-hidden", no_argument, NULL, 0x103},                   \
-		{"include", required_argument, NULL, 0x104},                 \
-		{"exclude", required_argument, NULL, 0x105},                 \
-		{"all-frames", no_argument, NULL, 0x106}
-#define LT__COMMON_USAGE                                                              \
-	"  --include=GLOB / --exclude=GLOB  keep / drop blocks allocated in a module\n" \
-	"                           (basename) or source file matching GLOB\n"          \
-	"  --all-frames             filters look at every frame, not only the first\n"  \
-	"  --skip-function=GLOB     hide wrapper frames matching GLOB (repeatable)\n"    \
-	"  --show-hidden            keep the shim's and the allocator's frames\n"        \
+#define LT__COMMON_LONGOPTS                                                                        \
+	{"skip-function", required_argument, NULL, 0x100},                                         \
+	    {"sysroot", required_argument, NULL, 0x101},                                           \
+	    {"debug-dir", required_argument, NULL, 0x102},                                         \
+	    {"show-hidden", no_argument, NULL, 0x103},                                             \
+	    {"include", required_argument, NULL, 0x104},                                           \
+	    {"exclude", required_argument, NULL, 0x105},                                           \
+	{                                                                                          \
+		"all-frames", no_argument, NULL, 0x106                                             \
+	}
+#define LT__COMMON_USAGE                                                                           \
+	"  --include=GLOB / --exclude=GLOB  keep / drop blocks allocated in a module\n"            \
+	"                           (basename) or source file matching GLOB\n"                     \
+	"  --all-frames             filters look at every frame, not only the first\n"             \
+	"  --skip-function=GLOB     hide wrapper frames matching GLOB (repeatable)\n"              \
+	"  --show-hidden            keep the shim's and the allocator's frames\n"                  \
 	"  --sysroot=DIR, --debug-dir=DIR  where to find binaries and debug info\n"
 
 /* Handles one shared option code (0x100..0x1ff). Returns 0 when handled,
@@ -139,12 +141,12 @@ int lt__trace_finish(lt__analysis_t *a, int rc, bool *truncated);
  * pass. out[i] receives a new snapshot (free with lt__snapshot_free).
  * Returns 0, or 2 after printing an error. */
 int lt__snapshot_take(const char *trace, const lt__point_t *points, size_t npoints,
-		      const lt__sym_opts_t *sym, lt__snapshot_t **out);
+                      const lt__sym_opts_t *sym, lt__snapshot_t **out);
 
 /* Reads a snapshot file, or takes the snapshot at `at` (NULL: the end)
  * when path is a trace. Returns 0, or 2 after printing an error. */
 int lt__snapshot_load(const char *path, const lt__point_t *at, const lt__sym_opts_t *sym,
-		      lt__snapshot_t **out);
+                      lt__snapshot_t **out);
 
 /* Writes the snapshot as JSON. Returns 0 or -EIO. */
 int lt__snapshot_write(FILE *out, const lt__snapshot_t *s);
@@ -183,15 +185,13 @@ typedef struct lt__groups_s {
 
 /* Adds the traces of s that the filters keep to the groups, as the old or
  * the new side. Returns 0 or -ENOMEM. */
-int lt__groups_add(lt__groups_t *g, const lt__snapshot_t *s, const lt__filters_t *f,
-		   bool old);
+int lt__groups_add(lt__groups_t *g, const lt__snapshot_t *s, const lt__filters_t *f, bool old);
 
 /* Sorts by size (stats), or by |size - old_size| then size (diff). */
 void lt__groups_sort(lt__groups_t *g, bool by_diff);
 
 /* "function (file:line)" or the like for a group's heading; buf >= 1024. */
-const char *lt__group_label(const lt__groups_t *g, const lt__group_t *gr, char *buf,
-			    size_t len);
+const char *lt__group_label(const lt__groups_t *g, const lt__group_t *gr, char *buf, size_t len);
 
 void lt__groups_free(lt__groups_t *g);
 

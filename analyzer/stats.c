@@ -60,11 +60,11 @@ static void apply_filters(lt__snapshot_t *s, const lt__filters_t *f)
 int lt__cmd_snapshot(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"at", required_argument, NULL, 'a'},
-		{"output", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
-		LT__COMMON_LONGOPTS,
-		{NULL, 0, NULL, 0},
+	    {"at", required_argument, NULL, 'a'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    LT__COMMON_LONGOPTS,
+	    {NULL, 0, NULL, 0},
 	};
 	lt__common_opts_t common = {0};
 	lt__point_t at = {.kind = LT__AT_END};
@@ -130,7 +130,8 @@ static void stats_usage(FILE *out)
 	      "  --cumulative             count each block in every frame of its stack\n"
 	      "  -n, --top=N              groups shown (default 10, 0 = all)\n"
 	      "  -f, --format=FMT         text (default) or json\n"
-	      "  --at=POINT               for a trace: as snapshot --at (default end)\n" LT__COMMON_USAGE
+	      "  --at=POINT               for a trace: as snapshot --at (default "
+	      "end)\n" LT__COMMON_USAGE
 	      "\nexit status: 0 printed, 2 bad usage or unreadable input.\n",
 	      out);
 }
@@ -160,22 +161,22 @@ static void describe(FILE *out, const lt__snapshot_t *s)
 		fputs(" [truncated trace]", out);
 }
 
-static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__groups_t *g,
-			     size_t top)
+static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__groups_t *g, size_t top)
 {
 	char a[64], b[64], c[64], label[1200];
 	fputs("snapshot ", out);
 	describe(out, s);
 	fprintf(out, ": %s in %s blocks, by %s%s\n", lt__human_size(g->size, a, sizeof a),
-		lt__thousands(g->count, b, sizeof b), lt__group_by_name(g->by),
-		g->cumulative ? " (cumulative)" : "");
+	        lt__thousands(g->count, b, sizeof b), lt__group_by_name(g->by),
+	        g->cumulative ? " (cumulative)" : "");
 	size_t shown = 0;
 	for (size_t i = 0; i < g->n && (!top || shown < top); i++, shown++) {
 		const lt__group_t *gr = g->v[i];
 		fprintf(out, "#%zu: %s: size=%s, count=%s, average=%s\n", i + 1,
-			lt__group_label(g, gr, label, sizeof label),
-			lt__human_size(gr->size, a, sizeof a), lt__thousands(gr->count, b, sizeof b),
-			lt__human_size(gr->count ? gr->size / gr->count : 0, c, sizeof c));
+		        lt__group_label(g, gr, label, sizeof label),
+		        lt__human_size(gr->size, a, sizeof a),
+		        lt__thousands(gr->count, b, sizeof b),
+		        lt__human_size(gr->count ? gr->size / gr->count : 0, c, sizeof c));
 		if (g->by != LT__BY_TRACEBACK)
 			continue;
 		for (size_t k = 1; k < gr->nframes && k < LT__STATS_FRAMES; k++) {
@@ -197,15 +198,14 @@ static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__group
 			count += g->v[i]->count;
 		}
 		fprintf(out, "%zu other: size=%s, count=%s\n", g->n - shown,
-			lt__human_size(size, a, sizeof a), lt__thousands(count, b, sizeof b));
+		        lt__human_size(size, a, sizeof a), lt__thousands(count, b, sizeof b));
 	}
 	fprintf(out, "Total allocated size: %s (%s bytes in %s blocks)\n",
-		lt__human_size(g->size, a, sizeof a), lt__thousands(g->size, b, sizeof b),
-		lt__thousands(g->count, c, sizeof c));
+	        lt__human_size(g->size, a, sizeof a), lt__thousands(g->size, b, sizeof b),
+	        lt__thousands(g->count, c, sizeof c));
 }
 
-static int print_stats_json(FILE *out, const lt__snapshot_t *s, const lt__groups_t *g,
-			    size_t top)
+static int print_stats_json(FILE *out, const lt__snapshot_t *s, const lt__groups_t *g, size_t top)
 {
 	json_t *doc = json_object();
 	json_object_set_new(doc, "schema", json_string("leaktrace-stats/1"));
@@ -220,8 +220,8 @@ static int print_stats_json(FILE *out, const lt__snapshot_t *s, const lt__groups
 		json_t *o = json_object();
 		json_object_set_new(o, "size", json_integer((json_int_t)g->v[i]->size));
 		json_object_set_new(o, "count", json_integer((json_int_t)g->v[i]->count));
-		json_object_set_new(o, "frames", lt__snap_frames_json(g->v[i]->frames,
-								      g->v[i]->nframes));
+		json_object_set_new(o, "frames",
+		                    lt__snap_frames_json(g->v[i]->frames, g->v[i]->nframes));
 		json_array_append_new(arr, o);
 	}
 	json_object_set_new(doc, "statistics", arr);
@@ -234,14 +234,14 @@ static int print_stats_json(FILE *out, const lt__snapshot_t *s, const lt__groups
 int lt__cmd_stats(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"by", required_argument, NULL, 'b'},
-		{"cumulative", no_argument, NULL, 'c'},
-		{"top", required_argument, NULL, 'n'},
-		{"format", required_argument, NULL, 'f'},
-		{"at", required_argument, NULL, 'a'},
-		{"help", no_argument, NULL, 'h'},
-		LT__COMMON_LONGOPTS,
-		{NULL, 0, NULL, 0},
+	    {"by", required_argument, NULL, 'b'},
+	    {"cumulative", no_argument, NULL, 'c'},
+	    {"top", required_argument, NULL, 'n'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"at", required_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},
+	    LT__COMMON_LONGOPTS,
+	    {NULL, 0, NULL, 0},
 	};
 	lt__common_opts_t common = {0};
 	lt__groups_t g = {.by = LT__BY_LINENO};
@@ -255,8 +255,8 @@ int lt__cmd_stats(int argc, char **argv)
 		case 'b':
 			if (lt__group_by_parse(optarg, &g.by))
 				return lt__fail("--by wants lineno, filename, function or "
-						"traceback, not '%s'",
-						optarg);
+				                "traceback, not '%s'",
+				                optarg);
 			break;
 		case 'c':
 			g.cumulative = true;
@@ -267,7 +267,8 @@ int lt__cmd_stats(int argc, char **argv)
 			break;
 		case 'f':
 			if (strcmp(optarg, "json") && strcmp(optarg, "text"))
-				return lt__fail("stats --format wants text or json, not '%s'", optarg);
+				return lt__fail("stats --format wants text or json, not '%s'",
+				                optarg);
 			json = strcmp(optarg, "json") == 0;
 			break;
 		case 'a':

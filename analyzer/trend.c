@@ -15,7 +15,7 @@ const char *lt__verdict_name(lt__verdict_t v)
 /* Least-squares line through (t[i], y[i]); *se is the slope's standard
  * error (0 on a perfect fit), *r2 the coefficient of determination. */
 static void least_squares(const double *t, const uint64_t *y, size_t n, double *slope,
-			  double *intercept, double *se, double *r2)
+                          double *intercept, double *se, double *r2)
 {
 	double mt = 0, my = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -83,7 +83,7 @@ static void mann_kendall(const uint64_t *y, size_t n, double *s_out, double *z, 
 }
 
 void lt__trend_fit(const double *t, const uint64_t *y, size_t n, const lt__trend_opts_t *o,
-		   lt__trend_t *out)
+                   lt__trend_t *out)
 {
 	memset(out, 0, sizeof *out);
 	out->mk_p = 1;
@@ -108,8 +108,7 @@ void lt__trend_fit(const double *t, const uint64_t *y, size_t n, const lt__trend
 	out->r2 = r2;
 	out->slope_t = se > 0 ? out->slope / se : out->slope != 0 ? INFINITY : 0;
 	size_t k = n / 3 < 3 ? 3 : n / 3;
-	least_squares(t + (n - k), y + (n - k), k, &out->final_slope, &ignored, &ignored,
-		      &ignored);
+	least_squares(t + (n - k), y + (n - k), k, &out->final_slope, &ignored, &ignored, &ignored);
 	mann_kendall(y, n, &out->mk_s, &out->mk_z, &out->mk_p);
 
 	uint64_t range = out->max - out->min;

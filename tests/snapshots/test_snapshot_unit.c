@@ -10,8 +10,7 @@
 #include "snapshot.h"
 #include "trend.h"
 
-static const lt__trend_opts_t opts = {.min_bytes = LT__TREND_MIN_BYTES,
-				      .z_crit = LT__TREND_Z_CRIT};
+static const lt__trend_opts_t opts = {.min_bytes = LT__TREND_MIN_BYTES, .z_crit = LT__TREND_Z_CRIT};
 
 #define N 20
 
@@ -174,15 +173,15 @@ Test(parse, points)
 static lt__snapshot_t *example(void)
 {
 	static lt__snap_frame_t t0[] = {{"app", "load", "/src/app.c", 20},
-					{"app", "main", "/src/app.c", 10}};
+	                                {"app", "main", "/src/app.c", 10}};
 	static lt__snap_frame_t t1[] = {{"app", "xdup", "/src/util.c", 5},
-					{"app", "load", "/src/app.c", 21},
-					{"app", "main", "/src/app.c", 10}};
+	                                {"app", "load", "/src/app.c", 21},
+	                                {"app", "main", "/src/app.c", 10}};
 	static lt__snap_frame_t t2[] = {{"libfoo.so", "libfoo.so+0x1234", NULL, 0},
-					{"app", "main", "/src/app.c", 11}};
+	                                {"app", "main", "/src/app.c", 11}};
 	static lt__snap_trace_t traces[] = {{t0, 2, 1000, 10}, {t1, 3, 300, 3}, {t2, 2, 50, 1}};
-	static lt__snapshot_t s = {.traces = traces, .ntraces = 3, .total_size = 1350,
-				   .total_count = 14};
+	static lt__snapshot_t s = {
+	    .traces = traces, .ntraces = 3, .total_size = 1350, .total_count = 14};
 	return &s;
 }
 
@@ -256,9 +255,9 @@ Test(filters, include_exclude_like_tracemalloc)
 	lt__filters_t ex = {.n = 1, .v = {{.include = false, .glob = "libfoo*"}}};
 	cr_assert(!lt__filters_keep(&ex, &s->traces[2])); /* by module */
 	cr_assert(lt__filters_keep(&ex, &s->traces[0]));
-	lt__filters_t both = {.n = 2,
-			      .v = {{.include = true, .glob = "app"},
-				    {.include = false, .glob = "*/util.c"}}};
+	lt__filters_t both = {
+	    .n = 2,
+	    .v = {{.include = true, .glob = "app"}, {.include = false, .glob = "*/util.c"}}};
 	cr_assert(lt__filters_keep(&both, &s->traces[0]));
 	cr_assert(!lt__filters_keep(&both, &s->traces[1]));
 }
