@@ -130,6 +130,10 @@ class Trace:
         self.forks = []         # (thread, child_pid, seq)
         self.execs = []         # (thread, path)
         self.segments = []      # (path, is_parent, prefix)
+        # AFTER records: (thread, index of its next alloc/realloc) ->
+        # (other thread, that thread's free number, counted from 1 over its
+        # FREE and REALLOC records, modulo 2^24)
+        self.after = {}
         self.record_order = []  # kinds of metadata records, in file order
         self._parse(proc.stdout)
 
@@ -169,6 +173,10 @@ class Trace:
                     s.old.append(int(sp[6][6:], 16))
                 continue
             self.record_order.append(k)
+            if k == "after":
+                t = int(sp[1])
+                self.after[(t, len(self.stream(t)))] = (int(sp[3][7:]), int(sp[4][5:]))
+                continue
             if k == "marker":
                 t = int(sp[1])
                 self.markers.append((t, " ".join(sp[2:]), len(self.stream(t))))
@@ -251,6 +259,30 @@ class Trace:
             for i in range(len(s)):
                 yield (t,) + s.event(i)
 
+    def after_constraints(self):
+        """{(thread, index): (other thread, index)}: the event at (thread,
+        index) happened after the free at (other thread, index), as AFTER
+        records say."""
+        after = getattr(self, "after", {})
+        if not after:
+            return {}
+        numbers = {}
+        for t in {x for x, _ in after.values()}:
+            s = self.threads.get(t)
+            m = numbers[t] = {}
+            n = 0
+            if s is None:
+                continue
+            for i in range(len(s)):
+                if s.kind[i] != ALLOC:
+                    n += 1
+                    m[n % (1 << 24)] = i
+        out = {}
+        for (t, i), (x, n) in after.items():
+            j = numbers.get(x, {}).get(n % (1 << 24))
+            out[(t, i)] = (x, j if j is not None else -1)
+        return out
+
     def main_thread(self):
         """The thread index of the process's initial thread (tid == pid)."""
         pid = self.processes[-1]["pid"]
@@ -302,6 +334,7 @@ class Replay:
                     add(old[i] << 84 | base)
                     add(addr[i] << 84 | base | 1)
         keys.sort()
+        self.after = trace.after_constraints() if hasattr(trace, "after_constraints") else {}
         mask32 = (1 << 32) - 1
         mask20 = (1 << 20) - 1
         live = self.live
@@ -321,7 +354,7 @@ class Replay:
                 for g in group:
                     k = keys[g]
                     evs.append(((k >> 34) & mask20, (k >> 2) & mask32, k & 3))
-                ok, is_live, la = self._group(evs, is_live)
+                ok, is_live, la = self._group(evs, is_live, self.after)
                 if la is not None:
                     last_alloc = la
                 if not ok:
@@ -335,20 +368,29 @@ class Replay:
                 live[a] = (trace.threads[t].size[i], t, i)
 
     @staticmethod
-    def _group(evs, is_live):
+    def _group(evs, is_live, after=None):
         """Orders one address's events of one epoch. Returns (possible,
         live afterwards, (thread, index) of the last allocation)."""
         threads = {}
         for t, i, p in evs:
             threads.setdefault(t, []).append((i, p))
         queues = list(threads.items())
-        if len(queues) == 1:
+        # AFTER constraints between events of this group
+        need = {}
+        if after:
+            where = {(t, i): (qi, k) for qi, (t, q) in enumerate(queues)
+                     for k, (i, p) in enumerate(q) if p == 0}
+            for qi, (t, q) in enumerate(queues):
+                for k, (i, p) in enumerate(q):
+                    if p != 0 and (t, i) in after and after[(t, i)] in where:
+                        need[(qi, k)] = where[after[(t, i)]]
+        if len(queues) == 1 and not need:
             order = [(queues[0][0], e) for e in queues[0][1]]
             ok, end, la = Replay._simulate(order, is_live)
             if ok:
                 return True, end, la
         else:
-            found = Replay._search(queues, is_live)
+            found = Replay._search(queues, is_live, need=need)
             if found is not None:
                 return Replay._simulate([(t, e) for t, e, _ in found], is_live)
         # No order works: report, and carry on with the counts.
@@ -378,7 +420,7 @@ class Replay:
         return True, is_live, la
 
     @staticmethod
-    def _search(queues, is_live, max_states=2000000):
+    def _search(queues, is_live, max_states=2000000, need=None):
         """Depth-first search (iterative, memoized on queue positions and
         state) for an interleaving of the per-thread queues that the state
         machine accepts; None if there is none (or the search is too big,
@@ -405,8 +447,11 @@ class Replay:
                 t, q = queues[qi]
                 if pos[qi] < len(q):
                     i, p = q[pos[qi]]
-                    if not ((p == 0 and not live) or (p == 1 and live) or
-                            (p == 2 and not live)):
+                    dep = need.get((qi, pos[qi])) if need else None
+                    if dep is not None and pos[dep[0]] <= dep[1]:
+                        pass  # AFTER: that free has not happened yet
+                    elif not ((p == 0 and not live) or (p == 1 and live) or
+                              (p == 2 and not live)):
                         stack[-1] = (qi + 1, live)
                         pos[qi] += 1
                         order.append((t, (i, p), qi))
@@ -441,6 +486,7 @@ def possible_owners(trace, address):
             elif s.addr[i] == address:
                 evs.append((s.epoch[i], t, i, {ALLOC: 1, FREE: 0, REALLOC: 2}[k]))
     evs.sort()
+    after = trace.after_constraints() if hasattr(trace, "after_constraints") else {}
     states = {None}   # owner of the live block, None = not live
     j = 0
     while j < len(evs):
@@ -454,6 +500,13 @@ def possible_owners(trace, address):
             queues.setdefault(t, []).append((i, p))
         qs = list(queues.items())
         out = set()
+        where = {(t, i): (q, k) for q, (t, lst) in enumerate(qs)
+                 for k, (i, p) in enumerate(lst) if p == 0}
+        need = {}
+        for q, (t, lst) in enumerate(qs):
+            for k, (i, p) in enumerate(lst):
+                if p != 0 and after.get((t, i)) in where:
+                    need[(q, k)] = where[after[(t, i)]]
 
         def walk(pos, owner):
             if all(pos[q] == len(qs[q][1]) for q in range(len(qs))):
@@ -463,6 +516,9 @@ def possible_owners(trace, address):
                 if pos[q] == len(lst):
                     continue
                 i, p = lst[pos[q]]
+                dep = need.get((q, pos[q]))
+                if dep is not None and pos[dep[0]] <= dep[1]:
+                    continue
                 if p == 0 and owner is not None:
                     nxt = None
                 elif p == 1 and owner is None:
@@ -717,6 +773,18 @@ class replay_selftest(unittest.TestCase):
                          3: [("alloc", 0, 0x10, 8, 0)]})
         self.assertEqual(possible_owners(tr, 0x10), {(1, 0), (3, 0)})
 
+    def test_after_record_resolves_ambiguity(self):
+        tr = fake_trace({1: [("alloc", 0, 0x10, 8, 0)], 2: [("free", 0, 0x10, 0, 0)],
+                         3: [("alloc", 0, 0x10, 8, 0)]})
+        tr.after = {(3, 0): (2, 1)}  # thread 3's alloc follows thread 2's 1st free
+        self.assertEqual(possible_owners(tr, 0x10), {(3, 0)})
+        rp = Replay(tr)
+        self.assertEqual(rp.n_anomalies, 0, rp.anomalies)
+        self.assertEqual(rp.live, {0x10: (8, 3, 0)})
+        tr.after = {(1, 0): (2, 1)}  # the other way round
+        self.assertEqual(possible_owners(tr, 0x10), {(1, 0)})
+        self.assertEqual(Replay(tr).live, {0x10: (8, 1, 0)})
+
     def test_unmatched_free(self):
         rp = Replay(fake_trace({1: [("alloc", 0, 0x10, 8, 0), ("free", 0, 0x30, 0, 0)]}))
         self.assertEqual(rp.n_anomalies, 1)
@@ -905,6 +973,29 @@ class same_epoch_reuse(E2E):
     usually within one epoch. The trace must leave C's block, not A's, as
     the one live at the end, whatever order a replay picks among those
     the format allows."""
+
+    def test_epochs_respect_join_order(self):
+        # fx_reuse's threads run one at a time, each created after the
+        # previous one was joined: every event of a thread happens after
+        # every event of the threads before it, so its epochs must not be
+        # lower (format.h: a happens-before b => epoch(a) <= epoch(b)).
+        p = self.traced([fixture("fx_reuse")])
+        self.assertOk(p)
+        tr = self.only_trace()
+        order = sorted(t for t, _ in tr.thread_starts if t != tr.main_thread())
+        self.assertEqual(len(order), 120)
+        bad = []
+        prev_max, prev_t = 0, None
+        for t in order:
+            s = tr.threads[t]
+            if not len(s):
+                continue
+            if min(s.epoch) < prev_max:
+                bad.append("thread %d: first epoch %d < %d of thread %d before it" % (
+                    t, min(s.epoch), prev_max, prev_t))
+            prev_max, prev_t = max(prev_max, max(s.epoch)), t
+        self.assertEqual(bad, [], "%d threads are stamped earlier than their predecessors" %
+                         len(bad))
 
     def test_report_blames_the_right_call_site(self):
         # The visible consequence: leaktrace-report's leaks by call site.
@@ -1124,10 +1215,12 @@ class dlopen(E2E):
         first = has_lib.index(True)
         libmod = next(m for m in tr.modules[first][1] if m["path"] == lib)
         # Allocations made inside the library: 5 pointers' array + 5 blocks.
+        # then dlclose frees what the loader allocated in dlopen
         win = tr.window("loaded", "after-dlclose")
-        self.assertEqual([(k, s) for k, s, _, _, _ in win],
+        self.assertEqual([(k, s) for k, s, _, _, _ in win[:12]],
                          [("alloc", 40)] + [("alloc", 4242 + i) for i in range(5)]
                          + [("free", 0)] * 6)
+        self.assertEqual({k for k, _, _, _, _ in win[12:]}, {"free"})
         for k, s, a, _, st in win:
             if k == "alloc":
                 frames = tr.stacks[st]
