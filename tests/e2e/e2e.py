@@ -1217,10 +1217,10 @@ class dlopen(E2E):
         # Allocations made inside the library: 5 pointers' array + 5 blocks.
         # then dlclose frees what the loader allocated in dlopen
         win = tr.window("loaded", "after-dlclose")
-        self.assertEqual([(k, s) for k, s, _, _, _ in win[:12]],
+        self.assertEqual([(k, s) for k, s, _, _, _ in win[:13]],
                          [("alloc", 40)] + [("alloc", 4242 + i) for i in range(5)]
-                         + [("free", 0)] * 6)
-        self.assertEqual({k for k, _, _, _, _ in win[12:]}, {"free"})
+                         + [("free", 0)] * 6 + [("alloc", 4343)])
+        self.assertEqual({k for k, _, _, _, _ in win[13:]}, {"free"})
         for k, s, a, _, st in win:
             if k == "alloc":
                 frames = tr.stacks[st]
@@ -1233,6 +1233,21 @@ class dlopen(E2E):
                                     s, frames[0], lib, libmod["lo"], libmod["hi"]))
         self.assertEqual(len(libmod["build_id"]), 40)
         self.assertEndMatchesEvents(tr, "normal", 0)
+
+    def test_report_symbolizes_unloaded_library(self):
+        # The 4343-byte block from the library is still live after
+        # dlclose; the report must name the library function that
+        # allocated it.
+        lib = os.path.realpath(ALLOCLIB)
+        p = self.traced([fixture("fx_dlopen"), lib])
+        self.assertOk(p)
+        js = report_json(self.only_trace().path)
+        if js is None:
+            self.skipTest("leaktrace-report has no JSON report")
+        leak = [l for l in js["leaks"] if l["bytes"] == 4343]
+        self.assertEqual(len(leak), 1, [l["bytes"] for l in js["leaks"]])
+        frames = [(f["function"], os.path.basename(f["module"] or "")) for f in leak[0]["frames"]]
+        self.assertIn(("lib_block", "libfx_alloclib.so"), frames[:3], frames)
 
 
 # ---------------------------------------------------------------- C++
