@@ -230,6 +230,7 @@ struct gsite {
 struct growth {
 	const char *trace;
 	bool truncated;
+	bool clean_end; /* an END record: the program exited normally */
 	double duration_s;
 	size_t windows;
 	double *t; /* end of each final window, seconds */
@@ -435,11 +436,14 @@ static void print_text(FILE *out, const struct growth *g, size_t top, bool all)
 	char a[64], b[64];
 	fprintf(out, "growth by call site: %s, %.3f s in %zu windows of %.3f s%s\n", g->trace,
 	        g->duration_s, g->windows, g->duration_s / (double)g->windows,
-	        g->truncated ? " (trace incomplete: the program was killed)" : "");
+	        g->truncated   ? " (trace incomplete: the program was killed)"
+	        : g->clean_end ? ""
+	                       : " (no end record: the program did not exit normally)");
 	fprintf(out, "whole heap: %-9s %12s  ", lt__verdict_name(g->total_trend.verdict),
 	        rate(g->total_trend.slope, a, sizeof a));
 	sparkline(out, g->total_y, g->windows);
-	fprintf(out, "  now %s\n\n", lt__human_size(g->total_trend.last, b, sizeof b));
+	fprintf(out, "  %s in the last window\n\n",
+	        lt__human_size(g->total_trend.last, b, sizeof b));
 	fprintf(out, "%-9s %13s %6s %7s  %-*s  %10s  %s\n", "verdict", "slope", "R^2", "MK z",
 	        (int)g->windows, "live bytes", "peak", "site");
 	size_t shown = 0, quiet = 0;
@@ -504,6 +508,7 @@ static int print_json(FILE *out, const struct growth *g)
 	json_object_set_new(doc, "schema", json_string("leaktrace-growth/1"));
 	json_object_set_new(doc, "trace", json_string(g->trace));
 	json_object_set_new(doc, "truncated", json_boolean(g->truncated));
+	json_object_set_new(doc, "clean_end", json_boolean(g->clean_end));
 	json_object_set_new(doc, "duration_s", json_real(g->duration_s));
 	json_object_set_new(doc, "windows", json_integer((json_int_t)g->windows));
 	json_t *times = json_array();
@@ -653,6 +658,7 @@ int lt__cmd_growth(int argc, char **argv)
 	if (g.windows > s.nraw)
 		g.windows = s.nraw;
 	g.duration_s = (double)lt__replay_duration_ns(a.replay) / 1e9;
+	g.clean_end = lt__replay_end(a.replay)->seen && !g.truncated;
 	g.nmarkers = s.nmarkers;
 	g.t = calloc(g.windows ? g.windows : 1, sizeof *g.t);
 	g.total_y = calloc(g.windows ? g.windows : 1, sizeof *g.total_y);

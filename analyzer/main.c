@@ -36,6 +36,7 @@ static void usage(FILE *out)
 {
 	fputs("usage: leaktrace-report [report] [options] TRACE\n"
 	      "       leaktrace-report --dump TRACE\n"
+	      "       leaktrace-report snapshot|stats|diff|growth ... (each has --help)\n"
 	      "\n"
 	      "Replays a leaktrace trace and reports leaks, peak and current memory by\n"
 	      "call site.\n"

@@ -245,6 +245,7 @@ class periodic(Base):
     def test_rate_and_marker_diffs(self):
         t = self.trace([fixture("sn_periodic")])
         g = self.growth(t)
+        self.assertTrue(g["clean_end"])
         leak = self.site(g, "leak_tick")
         self.assertEqual(leak["verdict"], "growing", leak)
         self.assertRate(leak["slope_bytes_per_s"], self.TRUE_RATE, "leak_tick")
@@ -307,8 +308,10 @@ class killed(Base):
         self.assertEqual(leak["verdict"], "growing", leak)
         self.assertRate(leak["slope_bytes_per_s"], periodic.TRUE_RATE, "killed leak_tick")
         self.assertGreater(leak["live_blocks"], 50)
+        self.assertFalse(g["clean_end"])
         # The text says the program did not end cleanly.
-        self.report("growth", t)
+        self.assertRegex(self.report("growth", t).stdout.splitlines()[0],
+                         r"\((trace incomplete|no end record)")
         self.report("snapshot", t, "-o", self.path("k.json"))
 
 
