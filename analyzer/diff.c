@@ -289,17 +289,17 @@ static json_t *side_json(const lt__snapshot_t *s, uint64_t size, uint64_t count)
 	json_object_set_new(o, "source", json_string(s->source));
 	json_object_set_new(o, "point", s->point ? json_string(s->point) : json_null());
 	json_object_set_new(o, "time_s", s->time_s >= 0 ? json_real(s->time_s) : json_null());
-	json_object_set_new(o, "size", json_integer((json_int_t)size));
-	json_object_set_new(o, "count", json_integer((json_int_t)count));
+	json_object_set_new(o, "size", lt__jint(size));
+	json_object_set_new(o, "count", lt__jint(count));
 	return o;
 }
 
 static void set_sizes(json_t *o, uint64_t size, uint64_t old_size, uint64_t count,
                       uint64_t old_count)
 {
-	json_object_set_new(o, "size", json_integer((json_int_t)size));
+	json_object_set_new(o, "size", lt__jint(size));
 	json_object_set_new(o, "size_diff", json_integer(diff_of(size, old_size)));
-	json_object_set_new(o, "count", json_integer((json_int_t)count));
+	json_object_set_new(o, "count", lt__jint(count));
 	json_object_set_new(o, "count_diff", json_integer(diff_of(count, old_count)));
 }
 
@@ -319,7 +319,7 @@ static int print_json(FILE *out, const struct diff *d)
 	json_object_set_new(doc, "total", total);
 	json_t *th = json_object();
 	json_object_set_new(th, "fail_on_growth",
-	                    d->have_size ? json_integer((json_int_t)d->max_growth) : json_null());
+	                    d->have_size ? lt__jint(d->max_growth) : json_null());
 	json_object_set_new(th, "fail_on_growth_pct",
 	                    d->have_pct ? json_real(d->max_pct) : json_null());
 	json_object_set_new(doc, "thresholds", th);

@@ -492,12 +492,12 @@ static json_t *trend_json(json_t *o, const lt__trend_t *t, const uint64_t *y, si
 	json_object_set_new(o, "mann_kendall_s", jnum(t->mk_s));
 	json_object_set_new(o, "mann_kendall_z", jnum(t->mk_z));
 	json_object_set_new(o, "p_value", jnum(t->mk_p));
-	json_object_set_new(o, "first_bytes", json_integer((json_int_t)t->first));
-	json_object_set_new(o, "last_bytes", json_integer((json_int_t)t->last));
-	json_object_set_new(o, "max_bytes", json_integer((json_int_t)t->max));
+	json_object_set_new(o, "first_bytes", lt__jint(t->first));
+	json_object_set_new(o, "last_bytes", lt__jint(t->last));
+	json_object_set_new(o, "max_bytes", lt__jint(t->max));
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_integer((json_int_t)y[i]));
+		json_array_append_new(arr, lt__jint(y[i]));
 	json_object_set_new(o, "samples", arr);
 	return o;
 }
@@ -510,12 +510,12 @@ static int print_json(FILE *out, const struct growth *g)
 	json_object_set_new(doc, "truncated", json_boolean(g->truncated));
 	json_object_set_new(doc, "clean_end", json_boolean(g->clean_end));
 	json_object_set_new(doc, "duration_s", json_real(g->duration_s));
-	json_object_set_new(doc, "windows", json_integer((json_int_t)g->windows));
+	json_object_set_new(doc, "windows", lt__jint(g->windows));
 	json_t *times = json_array();
 	for (size_t i = 0; i < g->windows; i++)
 		json_array_append_new(times, json_real(g->t[i]));
 	json_object_set_new(doc, "window_end_s", times);
-	json_object_set_new(doc, "markers", json_integer((json_int_t)g->nmarkers));
+	json_object_set_new(doc, "markers", lt__jint(g->nmarkers));
 	json_object_set_new(doc, "total",
 	                    trend_json(json_object(), &g->total_trend, g->total_y, g->windows));
 	json_t *sites = json_array();
@@ -534,9 +534,9 @@ static int print_json(FILE *out, const struct growth *g)
 		                    g->nmarkers >= 2 ? json_real((double)gs->marker_growth /
 		                                                 (double)(g->nmarkers - 1))
 		                                     : json_null());
-		json_object_set_new(o, "live_bytes", json_integer((json_int_t)gs->live_bytes));
-		json_object_set_new(o, "live_blocks", json_integer((json_int_t)gs->live_blocks));
-		json_object_set_new(o, "allocations", json_integer((json_int_t)gs->allocations));
+		json_object_set_new(o, "live_bytes", lt__jint(gs->live_bytes));
+		json_object_set_new(o, "live_blocks", lt__jint(gs->live_blocks));
+		json_object_set_new(o, "allocations", lt__jint(gs->allocations));
 		json_object_set_new(o, "frames", lt__frames_json(gs->frames, gs->nframes));
 		json_array_append_new(sites, o);
 	}

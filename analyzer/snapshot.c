@@ -672,7 +672,7 @@ void lt__snapshot_free(lt__snapshot_t *s)
 
 /* ---- JSON -------------------------------------------------------------- */
 
-static json_t *jint(uint64_t v)
+json_t *lt__jint(uint64_t v)
 {
 	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
 }
@@ -703,7 +703,8 @@ json_t *lt__snap_frames_json(const lt__snap_frame_t *frames, size_t n)
 		json_t *o = json_object();
 		json_object_set_new(o, "function", jstr(frames[i].function));
 		json_object_set_new(o, "file", jstr(frames[i].file));
-		json_object_set_new(o, "line", frames[i].line ? jint(frames[i].line) : json_null());
+		json_object_set_new(o, "line",
+		                    frames[i].line ? lt__jint(frames[i].line) : json_null());
 		json_object_set_new(o, "module", jstr(frames[i].module));
 		json_array_append_new(arr, o);
 	}
@@ -716,25 +717,25 @@ int lt__snapshot_write(FILE *out, const lt__snapshot_t *s)
 	if (!doc)
 		return -ENOMEM;
 	json_object_set_new(doc, "schema", json_string(LT__SNAPSHOT_SCHEMA));
-	json_object_set_new(doc, "version", jint(LT__SNAPSHOT_VERSION));
+	json_object_set_new(doc, "version", lt__jint(LT__SNAPSHOT_VERSION));
 	json_object_set_new(doc, "source", jstr(s->source));
 	json_object_set_new(doc, "point", jstr(s->point));
 	json_object_set_new(doc, "time_s", s->time_s >= 0 ? json_real(s->time_s) : json_null());
 	json_object_set_new(doc, "exe", jstr(s->exe));
-	json_object_set_new(doc, "pid", jint(s->pid));
+	json_object_set_new(doc, "pid", lt__jint(s->pid));
 	json_object_set_new(doc, "truncated", json_boolean(s->truncated));
 	json_t *sum = json_object();
-	json_object_set_new(sum, "size", jint(s->total_size));
-	json_object_set_new(sum, "count", jint(s->total_count));
-	json_object_set_new(sum, "peak_bytes", jint(s->peak_bytes));
-	json_object_set_new(sum, "allocations", jint(s->allocations));
-	json_object_set_new(sum, "frees", jint(s->frees));
+	json_object_set_new(sum, "size", lt__jint(s->total_size));
+	json_object_set_new(sum, "count", lt__jint(s->total_count));
+	json_object_set_new(sum, "peak_bytes", lt__jint(s->peak_bytes));
+	json_object_set_new(sum, "allocations", lt__jint(s->allocations));
+	json_object_set_new(sum, "frees", lt__jint(s->frees));
 	json_object_set_new(doc, "summary", sum);
 	json_t *traces = json_array();
 	for (size_t i = 0; i < s->ntraces; i++) {
 		json_t *o = json_object();
-		json_object_set_new(o, "size", jint(s->traces[i].size));
-		json_object_set_new(o, "count", jint(s->traces[i].count));
+		json_object_set_new(o, "size", lt__jint(s->traces[i].size));
+		json_object_set_new(o, "count", lt__jint(s->traces[i].count));
 		json_object_set_new(
 		    o, "frames", lt__snap_frames_json(s->traces[i].frames, s->traces[i].nframes));
 		json_array_append_new(traces, o);

@@ -199,6 +199,10 @@ void lt__groups_free(lt__groups_t *g);
  * each) as a malloc'ed string. Returns 0 or -ENOMEM. */
 int lt__snap_frames_key(const lt__snap_frame_t *frames, size_t n, char **key);
 
+/* A JSON integer for a count or size (clamped to INT64_MAX, which only
+ * hostile input reaches). */
+struct json_t *lt__jint(uint64_t v);
+
 /* Snapshot frames as JSON array (jansson), for the JSON outputs. */
 struct json_t;
 struct json_t *lt__snap_frames_json(const lt__snap_frame_t *frames, size_t n);

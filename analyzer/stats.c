@@ -213,13 +213,13 @@ static int print_stats_json(FILE *out, const lt__snapshot_t *s, const lt__groups
 	json_object_set_new(doc, "point", s->point ? json_string(s->point) : json_null());
 	json_object_set_new(doc, "by", json_string(lt__group_by_name(g->by)));
 	json_object_set_new(doc, "cumulative", json_boolean(g->cumulative));
-	json_object_set_new(doc, "size", json_integer((json_int_t)g->size));
-	json_object_set_new(doc, "count", json_integer((json_int_t)g->count));
+	json_object_set_new(doc, "size", lt__jint(g->size));
+	json_object_set_new(doc, "count", lt__jint(g->count));
 	json_t *arr = json_array();
 	for (size_t i = 0; i < g->n && (!top || i < top); i++) {
 		json_t *o = json_object();
-		json_object_set_new(o, "size", json_integer((json_int_t)g->v[i]->size));
-		json_object_set_new(o, "count", json_integer((json_int_t)g->v[i]->count));
+		json_object_set_new(o, "size", lt__jint(g->v[i]->size));
+		json_object_set_new(o, "count", lt__jint(g->v[i]->count));
 		json_object_set_new(o, "frames",
 		                    lt__snap_frames_json(g->v[i]->frames, g->v[i]->nframes));
 		json_array_append_new(arr, o);

@@ -226,6 +226,10 @@ class caches(Base):
         self.assertGreater(unbounded["mann_kendall_z"], 5)
         self.assertGreater(unbounded["r2"], 0.95)
         self.assertEqual(g["sites"][0]["function"], "unbounded_put")
+        # Frames as in the report's JSON (DESIGN.md's contract).
+        self.assertLessEqual({"function", "file", "line", "module", "address"},
+                             set(unbounded["frames"][0]))
+        self.assertEqual(unbounded["frames"][1]["function"], "main")
         text = self.report("growth", t).stdout
         self.assertRegex(text, r"growing .*unbounded_put \(.*sn_caches.c:\d+\)")
         self.assertRegex(text, r"plateau .*lru_put \(.*sn_caches.c:\d+\)")
