@@ -808,24 +808,25 @@ class Shared(E2E):
     """A group whose tests share one traced run (made once, in the first
     test that needs it): `self.shared()` returns (proc, trace, replay)."""
     _cache = None
+    _dir = None
 
     @classmethod
     def tearDownClass(cls):
-        if cls._cache:
-            shutil.rmtree(cls._cache[3], True)
-            cls._cache = None
+        if cls._dir:
+            shutil.rmtree(cls._dir, True)
+        cls._cache = cls._dir = None
 
     def shared(self):
         cls = type(self)
         if cls._cache is None:
-            d = tempfile.mkdtemp(prefix="lt-e2e-shared-")
+            cls._dir = d = tempfile.mkdtemp(prefix="lt-e2e-shared-")
             p = run(self.ARGV(), timeout=240,
                     env={"LEAKTRACE_OUTPUT": os.path.join(d, "leaktrace.%e.%p.bin")})
             files = self.trace_files(d)
             tr = Trace(files[0]) if len(files) == 1 else None
             rp = Replay(tr) if tr is not None and tr.rc == 0 else None
-            cls._cache = (p, tr, rp, d, files)
-        p, tr, rp, d, files = cls._cache
+            cls._cache = (p, tr, rp, files)
+        p, tr, rp, files = cls._cache
         self.assertOk(p)
         self.assertEqual(len(files), 1, files)
         self.assertEqual(tr.rc, 0, tr.stderr)
