@@ -1572,6 +1572,10 @@ class output_path(E2E):
 
 class markers(E2E):
     def test_without_shim_returns_minus_one(self):
+        # linked without the shim: no DT_NEEDED on it
+        ldd = subprocess.run(["ldd", fixture("fx_marker")], stdout=subprocess.PIPE,
+                             text=True)
+        self.assertNotIn("leaktrace", ldd.stdout)
         p = run([fixture("fx_marker")], traced=False)
         self.assertOk(p)
         self.assertEqual(p.stdout, "snapshot=-1\n")
