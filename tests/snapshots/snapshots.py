@@ -155,6 +155,33 @@ class snapshot_cli(Base):
         self.assertEqual(d["total"]["size_diff"], 0)
         self.assertFalse(d["failed"])
 
+    def test_signal_markers(self):
+        """Markers from LEAKTRACE_SNAPSHOT_SIGNAL, in a real program."""
+        if not os.access(PYTHON, os.X_OK):
+            self.skipTest("no " + PYTHON)
+        # The writer places a signal's marker at its next pass, in the
+        # epoch it is in; epochs only advance while there are events, so
+        # the program churns (allocates and frees) around each signal to
+        # keep the markers' epochs apart from the allocations'.
+        script = ("import os, signal, time\n"
+                  "def churn():\n"
+                  "    end = time.monotonic() + 0.05\n"
+                  "    while time.monotonic() < end:\n"
+                  "        x = bytes(10)\n"
+                  "a = [bytes(1000) for _ in range(10)]\n"
+                  "churn(); os.kill(os.getpid(), signal.SIGUSR2); churn()\n"
+                  "b = [bytes(5000) for _ in range(100)]\n"
+                  "churn(); os.kill(os.getpid(), signal.SIGUSR2); churn()\n")
+        t = self.trace([PYTHON, "-c", script], name="sig",
+                       env={"PYTHONMALLOC": "malloc",
+                            "LEAKTRACE_SNAPSHOT_SIGNAL": "USR2"})
+        d = self.json_of("diff", t, "--from", "signal-1", "--to", "signal-2",
+                         "--format=json")
+        self.assertEqual(d["old"]["point"], "marker signal-1")
+        # 100 bytes objects of 5000 bytes (plus their headers) were made.
+        self.assertGreaterEqual(d["groups"][0]["size_diff"], 100 * 5000)
+        self.assertLess(d["total"]["size_diff"], 100 * 5000 + 64 * 1024)
+
     def test_bad_input_is_one_line_and_exit_2(self):
         with open(self.path("garbage.json"), "w") as f:
             f.write("{not json")
