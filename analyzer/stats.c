@@ -247,7 +247,7 @@ int lt__cmd_stats(int argc, char **argv)
 	lt__groups_t g = {.by = LT__BY_LINENO};
 	lt__point_t at = {.kind = LT__AT_END};
 	size_t top = 10;
-	bool json = false;
+	bool json = false, have_at = false;
 	char err[LT__ERR_LEN];
 	int c;
 	while ((c = getopt_long(argc, argv, "n:f:h", longopts, NULL)) != -1) {
@@ -272,6 +272,7 @@ int lt__cmd_stats(int argc, char **argv)
 			json = strcmp(optarg, "json") == 0;
 			break;
 		case 'a':
+			have_at = true;
 			if (lt__point_parse(optarg, &at, err, sizeof err))
 				return lt__fail("%s", err);
 			break;
@@ -294,6 +295,9 @@ int lt__cmd_stats(int argc, char **argv)
 	if (g.cumulative && g.by == LT__BY_TRACEBACK)
 		return lt__fail("--cumulative does not apply to --by traceback");
 	lt__snapshot_t *s;
+	if (have_at && !lt__is_trace_file(argv[optind]))
+		return lt__fail("%s: --at takes a point of a trace, and this is not one",
+		                argv[optind]);
 	int status = lt__snapshot_load(argv[optind], &at, &common.sym, &s);
 	if (status)
 		return status;

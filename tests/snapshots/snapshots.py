@@ -204,6 +204,7 @@ class snapshot_cli(Base):
             (["stats", self.path("badtrace.json")], "size"),
             (["stats", self.path("future.bin")], "99"),
             (["stats", good, "--by", "nothing"], "--by"),
+            (["stats", good, "--at", "peak"], "not one"),
             (["diff", good], "--from"),
             (["diff", good, good, "--fail-on-growth", "lots"], "lots"),
             (["diff", good, good, "--fail-on-growth-pct", "-3"], "-3"),
