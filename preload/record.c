@@ -411,24 +411,48 @@ void lt__record_realloc_begin(void *old, uint64_t epoch)
 	note_free(lt__tls.ring, (uintptr_t)old, lt__tls.ring->frees + 1, epoch);
 }
 
-void lt__record_alloc(void *p, size_t size)
+/* Pushes one event (its epoch already pushed). 0, or -1 when recording
+ * has stopped. */
+static inline int push_event(lt_ring_t *r, uint32_t kind, uint64_t addr, uint64_t size,
+			     uint64_t old_addr, uint32_t stack_id)
+{
+	lt_event_t *e = reserve(r);
+	if (!e)
+		return -1;
+	e->kind = kind;
+	e->addr = addr;
+	e->size = size;
+	e->old_addr = old_addr;
+	e->stack_id = stack_id;
+	publish(r);
+	return 0;
+}
+
+/* An allocation (old == NULL) or a realloc that moved or resized old. */
+static void record_allocation(uint32_t kind, void *old, void *p, size_t size, uint64_t epoch)
 {
 	lt_ring_t *r = enter();
 	if (!r)
 		return;
 	int saved = errno;
 	uint32_t stack_id = lt__stack_capture_id();
-	lt_event_t *e;
-	if (push_epoch(r, atomic_load_explicit(&lt__epoch, memory_order_relaxed)) == 0 &&
-	    push_after(r, (uintptr_t)p) == 0 && (e = reserve(r)) != NULL) {
-		e->kind = LT_EV_ALLOC;
-		e->addr = (uintptr_t)p;
-		e->size = size;
-		e->stack_id = stack_id;
-		publish(r);
-	}
+	if (push_epoch(r, epoch) == 0 && (p == old || push_after(r, (uintptr_t)p) == 0) &&
+	    push_event(r, kind, (uintptr_t)p, size, (uintptr_t)old, stack_id) == 0 &&
+	    kind == LT_EV_REALLOC)
+		r->frees++; /* numbered like FREE records, see note_free() */
 	errno = saved;
 	leave();
+}
+
+void lt__record_alloc(void *p, size_t size)
+{
+	record_allocation(LT_EV_ALLOC, NULL, p, size,
+			  atomic_load_explicit(&lt__epoch, memory_order_relaxed));
+}
+
+void lt__record_realloc(void *old, void *p, size_t size, uint64_t epoch)
+{
+	record_allocation(LT_EV_REALLOC, old, p, size, epoch);
 }
 
 void lt__record_free(void *p)
@@ -437,36 +461,9 @@ void lt__record_free(void *p)
 	if (!r)
 		return;
 	int saved = errno;
-	lt_event_t *e;
 	if (push_epoch(r, atomic_load_explicit(&lt__epoch, memory_order_relaxed)) == 0 &&
-	    (e = reserve(r)) != NULL) {
-		e->kind = LT_EV_FREE;
-		e->addr = (uintptr_t)p;
-		publish(r);
+	    push_event(r, LT_EV_FREE, (uintptr_t)p, 0, 0, 0) == 0)
 		note_free(r, (uintptr_t)p, ++r->frees, r->epoch_seen);
-	}
-	errno = saved;
-	leave();
-}
-
-void lt__record_realloc(void *old, void *p, size_t size, uint64_t epoch)
-{
-	lt_ring_t *r = enter();
-	if (!r)
-		return;
-	int saved = errno;
-	uint32_t stack_id = lt__stack_capture_id();
-	lt_event_t *e;
-	if (push_epoch(r, epoch) == 0 && (p == old || push_after(r, (uintptr_t)p) == 0) &&
-	    (e = reserve(r)) != NULL) {
-		e->kind = LT_EV_REALLOC;
-		e->addr = (uintptr_t)p;
-		e->old_addr = (uintptr_t)old;
-		e->size = size;
-		e->stack_id = stack_id;
-		publish(r);
-		r->frees++; /* numbered like FREE records, see note_free() */
-	}
 	errno = saved;
 	leave();
 }
@@ -479,14 +476,8 @@ static void record_positioned(uint32_t kind, uint64_t addr, uint64_t size)
 	if (!r)
 		return;
 	int saved = errno;
-	lt_event_t *e;
-	if (push_epoch(r, atomic_load_explicit(&lt__epoch, memory_order_relaxed)) == 0 &&
-	    (e = reserve(r)) != NULL) {
-		e->kind = kind;
-		e->addr = addr;
-		e->size = size;
-		publish(r);
-	}
+	if (push_epoch(r, atomic_load_explicit(&lt__epoch, memory_order_relaxed)) == 0)
+		push_event(r, kind, addr, size, 0, 0);
 	errno = saved;
 	leave();
 }
