@@ -46,7 +46,7 @@ struct sampler {
 	/* Markers: live bytes per site at the first and the last marker. */
 	uint64_t nmarkers;
 	uint64_t *at_first, *at_last;
-	size_t marker_sites; /* sites at_first covers */
+	size_t first_sites, last_sites; /* sites at_first, at_last cover */
 };
 
 /* Makes the per-site arrays cover n sites. Returns 0 or -ENOMEM. */
@@ -143,7 +143,7 @@ static int sampler_marker(struct sampler *s, const lt__replay_t *r)
 {
 	const lt__agg_t *agg = lt__replay_agg((lt__replay_t *)r);
 	if (s->nmarkers++ == 0) {
-		s->marker_sites = agg->nsites;
+		s->first_sites = agg->nsites;
 		s->at_first = calloc(agg->nsites ? agg->nsites : 1, sizeof *s->at_first);
 		if (!s->at_first)
 			return -ENOMEM;
@@ -154,6 +154,7 @@ static int sampler_marker(struct sampler *s, const lt__replay_t *r)
 	if (!v)
 		return -ENOMEM;
 	s->at_last = v;
+	s->last_sites = agg->nsites;
 	for (uint32_t i = 0; i < agg->nsites; i++)
 		v[i] = agg->sites[i]->live_bytes;
 	return 0;
@@ -353,8 +354,10 @@ static int build_sites(struct growth *g, lt__analysis_t *a, lt__sym_t *sym, cons
 		gs->live_blocks += site->live_blocks;
 		gs->allocations += site->allocations;
 		if (s->nmarkers >= 2) {
-			uint64_t first = i < s->marker_sites ? s->at_first[i] : 0;
-			gs->marker_growth += (int64_t)s->at_last[i] - (int64_t)first;
+			/* A site born after a marker held nothing at it. */
+			uint64_t first = i < s->first_sites ? s->at_first[i] : 0;
+			uint64_t last = i < s->last_sites ? s->at_last[i] : 0;
+			gs->marker_growth += (int64_t)last - (int64_t)first;
 		}
 	}
 	HASH_CLEAR(hh, by_key);

@@ -286,6 +286,9 @@ class periodic(Base):
         # Live bytes at the first and the last of the 100 markers.
         self.assertEqual(g["markers"], 100)
         self.assertEqual(leak["bytes_per_marker_interval"], 65536)
+        # Born after the last marker: nothing at either marker.
+        self.assertEqual(self.site(g, "farewell")["bytes_per_marker_interval"], 0)
+        self.assertEqual(self.site(g, "farewell")["live_bytes"], 4096)
         self.assertNotEqual(self.site(g, "do_work")["verdict"], "growing")
         self.assertEqual(g["total"]["verdict"], "growing")
         # Two markers of one trace: 50 ticks apart.
