@@ -21,6 +21,24 @@
 #define LT__MAX_FILTERS      64  /* --include / --exclude patterns */
 #define LT__ERR_LEN          512 /* one-line error messages */
 
+/*
+ * SNAPSHOT FILE (version 1), one JSON object:
+ *
+ *   {"schema": "leaktrace-snapshot", "version": 1,
+ *    "source": "trace.bin", "point": "end" | "peak" | "marker NAME" |
+ *              "time 1.5s", "time_s": 1.5 | null, "exe": "...", "pid": N,
+ *    "truncated": false,
+ *    "summary": {"size": N, "count": N, "peak_bytes": N,
+ *                "allocations": N, "frees": N},
+ *    "traces": [{"size": N, "count": N,
+ *                "frames": [{"function": "...", "file": "..." | null,
+ *                            "line": N | null, "module": "basename"}]}]}
+ *
+ * traces: one per distinct visible stack (frames innermost first), live
+ * bytes and blocks at the point, largest first. Readers need only schema,
+ * version and traces; a version they do not know is refused.
+ */
+
 /* One source frame of a snapshot: what identifies a call site across runs
  * and builds. Never an address. */
 typedef struct lt__snap_frame_s {
