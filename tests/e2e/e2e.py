@@ -315,6 +315,8 @@ class Replay:
         self.live = {}
         self.anomalies = []
         self.n_anomalies = 0
+        self.first_anomaly = None   # its address
+        self.trace = trace
         # One sortable int per address event:
         # addr | epoch | thread | index | part (free or alloc half).
         keys = []
@@ -358,6 +360,8 @@ class Replay:
                 if la is not None:
                     last_alloc = la
                 if not ok:
+                    if self.first_anomaly is None:
+                        self.first_anomaly = a
                     self.n_anomalies += 1
                     if len(self.anomalies) < max_anomalies:
                         self.anomalies.append("address %#x epoch %d: %s" % (
@@ -618,9 +622,18 @@ class E2E(unittest.TestCase):
         self.assertEqual(got, want, "leaktrace-report --format=json summary vs the dump")
 
     def assertNoAnomalies(self, rp):
+        history = ""
+        if rp.n_anomalies and rp.first_anomaly is not None:
+            a = rp.first_anomaly
+            evs = sorted((s.epoch[i], t, i, s.event(i)[0], "new" if s.addr[i] == a else "old",
+                          rp.trace.after.get((t, i)) if hasattr(rp.trace, "after") else None)
+                         for t, s in rp.trace.threads.items() for i in range(len(s))
+                         if s.addr[i] == a or (s.kind[i] == REALLOC and s.old[i] == a))
+            history = "\nhistory of %#x (epoch, thread, index, kind, half, after): %s" % (
+                a, evs[:40])
         self.assertEqual(rp.n_anomalies, 0,
-                         "%d (address, epoch) groups could not be paired, first: %s" % (
-                             rp.n_anomalies, rp.anomalies[:10]))
+                         "%d (address, epoch) groups could not be paired, first: %s%s" % (
+                             rp.n_anomalies, rp.anomalies[:10], history))
 
 
 def parse_live_lines(stdout):
