@@ -172,9 +172,20 @@ static void sampler_free(struct sampler *s)
 	free(s->at_last);
 }
 
-/* Replays the trace and fills the sampler. Returns 0, or 2 after printing
- * an error. */
-static int sample_trace(const char *trace, lt__analysis_t *a, struct sampler *s, bool *truncated)
+/* Where sampling stops: the end of the trace, or --until's marker or time. */
+struct until {
+	bool set;
+	lt__point_t point;
+	uint64_t seen; /* markers of its name so far */
+	bool reached;
+	uint64_t ns; /* when it was reached */
+};
+
+/* Replays the trace up to its end or until's point and fills the sampler;
+ * *end_ns is where sampling stopped. Returns 0, or 2 after printing an
+ * error. */
+static int sample_trace(const char *trace, lt__analysis_t *a, struct sampler *s,
+                        struct until *until, bool *truncated, uint64_t *end_ns)
 {
 	if (lt__trace_open(a, trace))
 		return 2;
@@ -190,6 +201,13 @@ static int sample_trace(const char *trace, lt__analysis_t *a, struct sampler *s,
 			cached_epoch = item.ev.epoch;
 			if (!lt__replay_epoch_ns(a->replay, cached_epoch, &ns))
 				ns = 0;
+			if (until->set && until->point.kind == LT__AT_TIME &&
+			    ns > until->point.ns) {
+				until->reached = true;
+				until->ns = until->point.ns;
+				rc = 0;
+				break;
+			}
 			while (rc >= 0 && ns >= s->next_end)
 				rc = sampler_close(s, a->replay, s->next_end);
 		}
@@ -201,12 +219,33 @@ static int sample_trace(const char *trace, lt__analysis_t *a, struct sampler *s,
 			rc = sampler_note(s, a->replay, item.ev.addr);
 		else if (item.ev.type == LT_REC_MARKER)
 			rc = sampler_marker(s, a->replay);
+		if (rc == 0 && until->set && item.ev.type == LT_REC_MARKER &&
+		    until->point.kind == LT__AT_MARKER &&
+		    lt__point_names(&until->point, item.ev.str ? item.ev.str : "") &&
+		    ++until->seen == until->point.occurrence) {
+			until->reached = true;
+			until->ns = ns;
+			break;
+		}
 	}
 	int status = lt__trace_finish(a, rc, truncated);
 	if (status)
 		return status;
-	/* Close the windows up to the trace's end, the last one partial. */
+	/* Close the windows up to the end, the last one partial. */
 	uint64_t end = lt__replay_duration_ns(a->replay);
+	if (until->reached) {
+		end = until->ns;
+	} else if (until->set && until->point.kind == LT__AT_TIME) {
+		if (until->point.ns > end)
+			return lt__fail("%s: the trace ends at %.3f s, before --until %g s", trace,
+			                (double)end / 1e9, (double)until->point.ns / 1e9);
+		end = until->point.ns;
+	} else if (until->set) {
+		return lt__fail("%s: --until: no marker '%.*s'%s in the trace", trace,
+		                (int)until->point.marker_len, until->point.marker,
+		                until->seen ? " that often" : "");
+	}
+	*end_ns = end;
 	while (rc == 0 && s->next_end < end)
 		rc = sampler_close(s, a->replay, s->next_end);
 	if (rc == 0)
@@ -231,7 +270,8 @@ struct gsite {
 struct growth {
 	const char *trace;
 	bool truncated;
-	bool clean_end; /* an END record: the program exited normally */
+	bool clean_end;    /* an END record: the program exited normally */
+	const char *until; /* --until's argument when sampling stopped there */
 	double duration_s;
 	size_t windows;
 	double *t; /* end of each final window, seconds */
@@ -437,11 +477,16 @@ static void site_label(FILE *out, const struct gsite *gs)
 static void print_text(FILE *out, const struct growth *g, size_t top, bool all)
 {
 	char a[64], b[64];
-	fprintf(out, "growth by call site: %s, %.3f s in %zu windows of %.3f s%s\n", g->trace,
-	        g->duration_s, g->windows, g->duration_s / (double)g->windows,
-	        g->truncated   ? " (trace incomplete: the program was killed)"
-	        : g->clean_end ? ""
-	                       : " (no end record: the program did not exit normally)");
+	fprintf(out, "growth by call site: %s, %.3f s in %zu windows of %.3f s", g->trace,
+	        g->duration_s, g->windows, g->duration_s / (double)g->windows);
+	if (g->until)
+		fprintf(out, " (until %s)\n", g->until);
+	else if (g->truncated)
+		fputs(" (trace incomplete: the program was killed)\n", out);
+	else if (!g->clean_end)
+		fputs(" (no end record: the program did not exit normally)\n", out);
+	else
+		fputc('\n', out);
 	fprintf(out, "whole heap: %-9s %12s  ", lt__verdict_name(g->total_trend.verdict),
 	        rate(g->total_trend.slope, a, sizeof a));
 	sparkline(out, g->total_y, g->windows);
@@ -511,7 +556,8 @@ static int print_json(FILE *out, const struct growth *g)
 	json_object_set_new(doc, "schema", json_string("leaktrace-growth/1"));
 	json_object_set_new(doc, "trace", json_string(g->trace));
 	json_object_set_new(doc, "truncated", json_boolean(g->truncated));
-	json_object_set_new(doc, "clean_end", json_boolean(g->clean_end));
+	json_object_set_new(doc, "clean_end", g->until ? json_null() : json_boolean(g->clean_end));
+	json_object_set_new(doc, "until", g->until ? json_string(g->until) : json_null());
 	json_object_set_new(doc, "duration_s", json_real(g->duration_s));
 	json_object_set_new(doc, "windows", lt__jint(g->windows));
 	json_t *times = json_array();
@@ -564,6 +610,8 @@ static void growth_usage(FILE *out)
 	    "Works on the trace of a program that was killed.\n"
 	    "\n"
 	    "  -w, --windows=N          windows across the trace (default 20, 3..1000)\n"
+	    "  --until=POINT            stop at a marker NAME (NAME#K) or a time (1.5,\n"
+	    "                           250ms): leaves out, say, a program's cleanup\n"
 	    "  --min-bytes=SIZE         changes smaller than SIZE are stable (default 4KiB)\n"
 	    "  -n, --top=N              call sites shown (default 10, 0 = all)\n"
 	    "  -a, --all                show stable call sites too\n"
@@ -576,6 +624,7 @@ int lt__cmd_growth(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"windows", required_argument, NULL, 'w'},
+	    {"until", required_argument, NULL, 'u'},
 	    {"min-bytes", required_argument, NULL, 'm'},
 	    {"top", required_argument, NULL, 'n'},
 	    {"all", no_argument, NULL, 'a'},
@@ -589,6 +638,9 @@ int lt__cmd_growth(int argc, char **argv)
 	                   .topts = {.min_bytes = LT__TREND_MIN_BYTES, .z_crit = LT__TREND_Z_CRIT}};
 	size_t top = 10;
 	bool all = false, json = false;
+	struct until until = {0};
+	const char *until_arg = NULL;
+	char err[LT__ERR_LEN];
 	int c;
 	while ((c = getopt_long(argc, argv, "w:n:af:h", longopts, NULL)) != -1) {
 		char *end;
@@ -603,6 +655,15 @@ int lt__cmd_growth(int argc, char **argv)
 			g.windows = n;
 			break;
 		}
+		case 'u':
+			if (lt__point_parse(optarg, &until.point, err, sizeof err))
+				return lt__fail("%s", err);
+			if (until.point.kind != LT__AT_MARKER && until.point.kind != LT__AT_TIME)
+				return lt__fail("--until takes a marker or a time, not '%s'",
+				                optarg);
+			until.set = true;
+			until_arg = optarg;
+			break;
 		case 'm':
 			if (lt__parse_size(optarg, &g.topts.min_bytes))
 				return lt__fail("--min-bytes wants a size like 4KiB, not '%s'",
@@ -650,7 +711,8 @@ int lt__cmd_growth(int argc, char **argv)
 	struct sampler s = {.cap = 2 * LT__RAW_PER_WINDOW * g.windows};
 	lt__analysis_t a;
 	lt__sym_t *sym = NULL;
-	int status = sample_trace(g.trace, &a, &s, &g.truncated);
+	uint64_t end_ns = 0;
+	int status = sample_trace(g.trace, &a, &s, &until, &g.truncated, &end_ns);
 	if (status) {
 		sampler_free(&s);
 		if (a.dec)
@@ -660,8 +722,9 @@ int lt__cmd_growth(int argc, char **argv)
 	/* A trace shorter than the windows asked for gets fewer of them. */
 	if (g.windows > s.nraw)
 		g.windows = s.nraw;
-	g.duration_s = (double)lt__replay_duration_ns(a.replay) / 1e9;
+	g.duration_s = (double)end_ns / 1e9;
 	g.clean_end = lt__replay_end(a.replay)->seen && !g.truncated;
+	g.until = until.reached ? until_arg : NULL;
 	g.nmarkers = s.nmarkers;
 	g.t = calloc(g.windows ? g.windows : 1, sizeof *g.t);
 	g.total_y = calloc(g.windows ? g.windows : 1, sizeof *g.total_y);

@@ -132,8 +132,7 @@ int lt__point_parse(const char *s, lt__point_t *p, char *err, size_t errlen)
 	return 0;
 }
 
-/* Whether a MARKER named name (NUL-terminated) is the marker of point p. */
-static bool marker_is(const lt__point_t *p, const char *name)
+bool lt__point_names(const lt__point_t *p, const char *name)
 {
 	return strlen(name) == p->marker_len && strncmp(name, p->marker, p->marker_len) == 0;
 }
@@ -600,7 +599,7 @@ int lt__snapshot_take(const char *trace, const lt__point_t *points, size_t npoin
 			note_marker(&names, name);
 			for (size_t i = 0; i < npoints && rc >= 0; i++)
 				if (points[i].kind == LT__AT_MARKER && !caps[i].taken &&
-				    marker_is(&points[i], name) &&
+				    lt__point_names(&points[i], name) &&
 				    ++caps[i].seen == points[i].occurrence)
 					rc = capture_now(&a, &caps[i], false);
 			if (rc < 0)

@@ -86,6 +86,10 @@ typedef struct lt__point_s {
  * keyword or a number). Returns 0, or -EINVAL with a message in err. */
 int lt__point_parse(const char *s, lt__point_t *p, char *err, size_t errlen);
 
+/* Whether a MARKER named name (NUL-terminated) carries the name of the
+ * marker point p (any occurrence). */
+bool lt__point_names(const lt__point_t *p, const char *name);
+
 /* A tracemalloc Filter: include or exclude traces whose frame (the first
  * visible frame, or any frame with all_frames) has a module basename or a
  * file matching the glob. */

@@ -291,6 +291,15 @@ class periodic(Base):
         self.assertEqual(self.site(g, "farewell")["live_bytes"], 4096)
         self.assertNotEqual(self.site(g, "do_work")["verdict"], "growing")
         self.assertEqual(g["total"]["verdict"], "growing")
+        # Sampling stopped at the 50th marker (a program's cleanup can be
+        # left out so).
+        g50 = self.growth(t, "--until", "tick#50")
+        self.assertEqual(g50["until"], "tick#50")
+        leak50 = self.site(g50, "leak_tick")
+        self.assertEqual(leak50["max_bytes"], 50 * 65536)
+        self.assertEqual(leak50["verdict"], "growing")
+        self.assertRate(leak50["slope_bytes_per_s"], self.TRUE_RATE, "leak_tick until tick#50")
+        self.report("growth", t, "--until", "tick#101", status=2)
         # Two markers of one trace: 50 ticks apart.
         args = ["diff", t, "--from", "tick#10", "--to", "tick#60"]
         d = self.json_of(*args, "--format=json")
