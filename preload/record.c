@@ -452,7 +452,24 @@ void lt__record_alloc(void *p, size_t size)
 
 void lt__record_realloc(void *old, void *p, size_t size, uint64_t epoch)
 {
-	record_allocation(LT_EV_REALLOC, old, p, size, epoch);
+	uint64_t now = atomic_load_explicit(&lt__epoch, memory_order_relaxed);
+	if (LT_LIKELY(now == epoch)) {
+		record_allocation(LT_EV_REALLOC, old, p, size, epoch);
+		return;
+	}
+	/* The epoch moved during the call. The old block was freed at the
+	 * earlier epoch, but the new address may have been freed by another
+	 * thread after it: one record cannot carry both, so write the free
+	 * and the allocation separately (the same counts: one of each). */
+	lt_ring_t *r = enter();
+	if (!r)
+		return;
+	int saved = errno;
+	if (push_epoch(r, epoch) == 0 && push_event(r, LT_EV_FREE, (uintptr_t)old, 0, 0, 0) == 0)
+		r->frees++; /* the number note_free() gave it before the call */
+	errno = saved;
+	leave();
+	record_allocation(LT_EV_ALLOC, NULL, p, size, now);
 }
 
 void lt__record_free(void *p)

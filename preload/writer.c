@@ -349,6 +349,14 @@ static void encode_event(lt_ring_t *r, const lt_event_t *e)
 	case LT_EV_EPOCH:
 		r->w_epoch = e->size;
 		return;
+	case LT_EV_THREAD_START:
+		/* The ring may have served an exited thread in this very
+		 * block: its new thread index starts from epoch 0, so the
+		 * delta state must too. */
+		r->w_epoch = 0;
+		r->enc_block = 0;
+		r->after_free = 0;
+		break;
 	case LT_EV_AFTER:
 		/* Written with the allocation it applies to, in its group. */
 		r->after_thread = e->addr;
@@ -607,13 +615,15 @@ static void serve_request(void)
 /* ---- the thread ---- */
 
 static uint64_t last_flush, last_epoch, last_rss;
-static uint64_t drained_since_epoch;
 
 /* One round of work; returns the number of events drained. */
 static uint64_t work_once(void)
 {
 	uint64_t now = lt__sys_now_ns();
-	if (now - last_epoch >= EPOCH_NS && drained_since_epoch) {
+	/* Advanced also while idle (at most every IDLE_SLEEP_NS then), so
+	 * the first events after a quiet spell are timed within that, not
+	 * at the end of the last busy spell. */
+	if (now - last_epoch >= EPOCH_NS) {
 		/* Relaxed: producers read the epoch relaxed too; coherence
 		 * of this single variable is all the ordering rule needs
 		 * (format.h, "Ordering"). */
@@ -621,10 +631,8 @@ static uint64_t work_once(void)
 		atomic_store_explicit(&lt__epoch, e, memory_order_relaxed);
 		write_time(e, now);
 		last_epoch = now;
-		drained_since_epoch = 0;
 	}
 	uint64_t n = drain_pass();
-	drained_since_epoch += n;
 	write_signal_markers();
 	if (now - last_rss >= RSS_NS) {
 		write_rss(now);

@@ -948,8 +948,12 @@ class cross_thread_realloc(Shared):
         main = tr.main_thread()
         workers = {t for t, _ in tr.thread_starts if t != main}
         c = tr.counts(workers)
-        self.assertEqual(c, {"alloc": self.N + batches, "free": self.N + batches,
-                             "realloc": self.N})
+        # A realloc during which the epoch advanced is written as a FREE
+        # and an ALLOC (one record cannot carry both epochs), so count a
+        # realloc as one of each, as the counting conventions do.
+        self.assertEqual({"alloc": c["alloc"] + c["realloc"], "free": c["free"] + c["realloc"]},
+                         {"alloc": 2 * self.N + batches, "free": 2 * self.N + batches})
+        self.assertGreater(c["realloc"], self.N * 9 // 10, "most reallocs are REALLOC records")
         self.assertNoAnomalies(rp)
         self.assertEqual([a for a, v in rp.live.items() if v[1] in workers], [],
                          "false leaks from worker threads")
