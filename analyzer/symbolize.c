@@ -291,9 +291,20 @@ int lt__sym_addr(lt__sym_t *s, long modmap, uint64_t addr, bool is_return,
 	lt__frame_t tmp[LT__MAX_INLINE];
 	memset(tmp, 0, sizeof tmp);
 	uint64_t pc = is_return && addr ? addr - 1 : addr;
-	const lt__module_t *m = lt__modmap_find(s->mm, modmap, pc);
+	/* The map in force when the stack was written; a frame outside it is
+	 * looked up in earlier maps, newest first (a library opened and
+	 * closed between two of the writer's passes has its map written
+	 * before the next one), then in later ones (format.h, STACK). */
+	long use = modmap;
+	const lt__module_t *m = lt__modmap_find(s->mm, use, pc);
+	for (long g = modmap - 1; !m && g >= 0; g--)
+		if ((m = lt__modmap_find(s->mm, g, pc)))
+			use = g;
+	for (long g = modmap + 1; !m && g <= lt__modmaps_current(s->mm); g++)
+		if ((m = lt__modmap_find(s->mm, g, pc)))
+			use = g;
 	size_t count = 1;
-	Dwfl *dwfl = m ? dwfl_for(s, modmap) : NULL;
+	Dwfl *dwfl = m ? dwfl_for(s, use) : NULL;
 	Dwfl_Module *mod = dwfl ? dwfl_addrmodule(dwfl, pc) : NULL;
 	if (mod)
 		count = symbolize_in(s, mod, pc, tmp);

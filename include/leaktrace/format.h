@@ -161,7 +161,10 @@
  *   named by the last THREAD record), like events. PROCESS comes first in
  *   the first block. STACK and MODULES records always precede the events
  *   that need them; a STACK is symbolized against the newest MODULES
- *   record written before it. A fork child's trace (LT_PROC_FORK_CHILD)
+ *   record written before it, and a frame outside that map against the
+ *   newest earlier map that holds it (several maps can be written in a
+ *   row, the last one after a dlclose, before the stacks of the library
+ *   that was briefly loaded). A fork child's trace (LT_PROC_FORK_CHILD)
  *   is read as: the first parent_prefix_len bytes of parent_trace (whole
  *   blocks, file header included), then this file's blocks.
  */

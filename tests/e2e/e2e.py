@@ -1242,9 +1242,10 @@ class dlopen(E2E):
         for k, s, a, _, st in win:
             if k == "alloc":
                 frames = tr.stacks[st]
-                # symbolized against the newest map written before the stack
-                newest = [mods for _, mods, at in tr.modules if at < tr.stack_pos[st]]
-                self.assertTrue(newest and any(m["path"] == lib for m in newest[-1]),
+                # symbolized against the newest map written before the
+                # stack that holds the frame (format.h, STACK)
+                before = [mods for _, mods, at in tr.modules if at < tr.stack_pos[st]]
+                self.assertTrue(any(any(m["path"] == lib for m in mods) for mods in before),
                                 "stack %d is written before any map holding %s" % (st, lib))
                 self.assertTrue(libmod["lo"] <= frames[0] < libmod["hi"],
                                 "size %d: innermost frame %#x outside %s [%#x,%#x)" % (
