@@ -5,6 +5,7 @@
  * never be resolved are forced out so the replay always progresses. */
 #define _GNU_SOURCE
 #include "merge.h"
+#include "order.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -17,7 +18,20 @@
 #define LT__STALE_EPOCHS 32 /* a thread this many epochs behind is idle, not late */
 #define LT__IDLE_RECORDS 65536 /* a thread silent for this many records is idle */
 #define LT__LONE_LOOKAHEAD 4096 /* events read ahead of a thread running alone */
+#define LT__REPLAN_AFTER 64 /* events by the causal rule after a plan stalls */
+#define LT__MAX_STALLS 4 /* stalls in one epoch before the rest of it goes unplanned */
+#define LT__BATCH_MAX (1u << 20) /* events of one thread in one plan (an epoch is less) */
 #define LT__GATE_EVERY 64 /* records read between recomputations of the gate */
+
+/* A run: a thread's queued events of one epoch. */
+struct lt__run {
+	uint64_t epoch;
+	uint32_t len;
+};
+
+/* An event taken out of the middle of a queue (take_ahead) leaves this type
+ * behind; dequeue skips it. */
+#define LT__EV_TAKEN 0
 
 /* One thread's stream: a ring of queued events, free-running indexes
  * (count = tail - head, slot = index & (cap - 1)).
@@ -33,8 +47,9 @@ struct lt__mthread {
 	uint64_t index; /* the thread index of the trace */
 	lt__event_t *q;
 	uint64_t head, tail, cap;
-	uint32_t *runs;
+	struct lt__run *runs;
 	uint32_t runs_head, runs_tail, runs_cap; /* same ring discipline */
+	uint64_t frees_enqueued; /* FREE and REALLOC events queued so far */
 	uint64_t open_epoch; /* epoch of the last run */
 	uint64_t last_read; /* m->reads when its last record was read */
 	bool has_events; /* only threads with events hold others back */
@@ -79,6 +94,21 @@ struct lt__merge_s {
 	bool eof, barrier;
 	lt__record_t segment; /* the SEGMENT record held during a barrier */
 	char *last_str; /* string of the last emitted event, freed next call */
+
+	/* The epoch being emitted by per-address plan (order.h): every queued
+	 * event of batch_epoch when the batch started; batch_left of them are
+	 * still to go. No event of a later epoch goes before they have. */
+	lt__order_t *order;
+	bool batch_active;
+	uint64_t batch_epoch, batch_left;
+	uint64_t emitted, plan_after; /* events out; no new plan before plan_after */
+	uint64_t plan_epoch; /* nor for an epoch before this (one that stalled) */
+	uint64_t stalls; /* of plans for batch_epoch */
+	/* Where each planned event sits: no event is queued while a batch
+	 * runs, so these stay valid until it ends. */
+	lt__event_t **plan_slot;
+	struct lt__mthread **plan_thread;
+	uint32_t plan_cap;
 	lt__merge_stats_t stats;
 };
 
@@ -91,7 +121,7 @@ static const lt__event_t *front(const struct lt__mthread *t)
 
 static uint64_t front_run_len(const struct lt__mthread *t)
 {
-	return t->runs[t->runs_head & (t->runs_cap - 1)];
+	return t->runs[t->runs_head & (t->runs_cap - 1)].len;
 }
 
 /* The estimated time of t's head, in epochs: epoch + index / run length. */
@@ -242,7 +272,7 @@ static int enqueue(lt__merge_t *m, const lt__event_t *ev)
 			t->runs_head = t->runs_tail; /* no queued event is in them */
 		if (t->runs_tail - t->runs_head == t->runs_cap) {
 			uint32_t ncap = t->runs_cap ? t->runs_cap * 2 : 8;
-			uint32_t *r = malloc(ncap * sizeof *r);
+			struct lt__run *r = malloc(ncap * sizeof *r);
 			if (!r)
 				return -ENOMEM;
 			for (uint32_t i = t->runs_head; i != t->runs_tail; i++)
@@ -253,12 +283,18 @@ static int enqueue(lt__merge_t *m, const lt__event_t *ev)
 			t->runs_head = 0;
 			t->runs_cap = ncap;
 		}
-		t->runs[t->runs_tail++ & (t->runs_cap - 1)] = 0;
+		struct lt__run *run = &t->runs[t->runs_tail++ & (t->runs_cap - 1)];
+		run->epoch = ev->epoch;
+		run->len = 0;
 		t->open_epoch = ev->epoch;
 	}
-	uint32_t *open = &t->runs[(t->runs_tail - 1) & (t->runs_cap - 1)];
-	t->q[t->tail & (t->cap - 1)] = *ev;
-	t->q[t->tail & (t->cap - 1)].run_index = (*open)++;
+	uint32_t *open = &t->runs[(t->runs_tail - 1) & (t->runs_cap - 1)].len;
+	lt__event_t *slot = &t->q[t->tail & (t->cap - 1)];
+	*slot = *ev;
+	slot->run_index = (*open)++;
+	slot->plan_id = LT__ORDER_NONE;
+	if (ev->type == LT_REC_FREE || ev->type == LT_REC_REALLOC)
+		slot->free_no = ++t->frees_enqueued;
 	t->tail++;
 	if (t->tail - t->head == 1) {
 		int rc = heap_push(m, t);
@@ -277,9 +313,11 @@ static void dequeue(lt__merge_t *m, struct lt__mthread *t, lt__event_t *ev)
 	m->buffered--;
 	if (ev->type == LT_REC_FREE || ev->type == LT_REC_REALLOC)
 		t->frees_done++; /* numbered as AFTER records count them */
-	/* The run of the new front starts over at index 0: drop the old one. */
-	if (t->head != t->tail && front(t)->run_index == 0 &&
-	    t->runs_tail - t->runs_head > 1)
+	while (t->head != t->tail && front(t)->type == LT__EV_TAKEN)
+		t->head++; /* already emitted by take_ahead */
+	/* Runs that no queued event belongs to any more go. */
+	while (t->head != t->tail && t->runs_tail - t->runs_head > 1 &&
+	       t->runs[t->runs_head & (t->runs_cap - 1)].epoch != front(t)->epoch)
 		t->runs_head++;
 	if (t->head == t->tail) {
 		if (t->heap_pos >= 0) {
@@ -486,6 +524,8 @@ static bool frees_own(const struct lt__mthread *t, uint64_t addr)
 		n = LT__OWN_FREE_SCAN;
 	for (uint64_t i = 1; i < n; i++) {
 		const lt__event_t *e = &t->q[(t->head + i) & (t->cap - 1)];
+		if (e->type == LT__EV_TAKEN)
+			continue;
 		if ((e->type == LT_REC_FREE && e->addr == addr) ||
 		    (e->type == LT_REC_REALLOC && e->old_addr == addr))
 			return true;
@@ -559,12 +599,191 @@ static struct lt__mthread *pick(lt__merge_t *m)
 	return chosen;
 }
 
+/* ---- per-address plans -------------------------------------------- */
+
+static bool is_event(int type)
+{
+	return type == LT_REC_ALLOC || type == LT_REC_FREE || type == LT_REC_REALLOC;
+}
+
+/* Plans the oldest epoch among the heads: every queued event of it, from
+ * every thread. Returns 0 or -ENOMEM. */
+static void start_batch(lt__merge_t *m)
+{
+	uint64_t e = front(m->heap[0])->epoch;
+	if (e != m->batch_epoch)
+		m->stalls = 0;
+	lt__order_reset(m->order);
+	m->batch_epoch = e;
+	m->batch_left = 0;
+	for (size_t h = 0; h < m->nheap; h++) {
+		struct lt__mthread *t = m->heap[h];
+		uint64_t len = 0;
+		for (uint64_t i = t->head; i != t->tail && len < LT__BATCH_MAX; i++) {
+			lt__event_t *ev = &t->q[i & (t->cap - 1)];
+			if (ev->type == LT__EV_TAKEN)
+				continue;
+			if (ev->epoch != e)
+				break;
+			len++;
+		}
+		uint64_t k = 0;
+		for (uint64_t i = t->head; i != t->tail && k < len; i++) {
+			lt__event_t *ev = &t->q[i & (t->cap - 1)];
+			if (ev->type == LT__EV_TAKEN)
+				continue;
+			if (ev->epoch != e)
+				break;
+			ev->plan_id = lt__order_add(m->order, (uint32_t)h, ev,
+						    (double)k++ / (double)len, ev->free_no);
+			m->batch_left++;
+			if (ev->plan_id == LT__ORDER_NONE)
+				continue;
+			if (ev->plan_id >= m->plan_cap) {
+				uint32_t ncap = m->plan_cap ? m->plan_cap * 2 : 1024;
+				while (ncap <= ev->plan_id)
+					ncap *= 2;
+				lt__event_t **ps = realloc(m->plan_slot, ncap * sizeof *ps);
+				if (ps)
+					m->plan_slot = ps;
+				struct lt__mthread **pt = realloc(m->plan_thread, ncap * sizeof *pt);
+				if (pt)
+					m->plan_thread = pt;
+				if (!ps || !pt) {
+					ev->plan_id = LT__ORDER_NONE; /* no room: causal rule */
+					continue;
+				}
+				m->plan_cap = ncap;
+			}
+			m->plan_slot[ev->plan_id] = ev;
+			m->plan_thread[ev->plan_id] = t;
+		}
+	}
+	m->stats.unplanned += lt__order_solve(m->order, m->is_live, m->ctx);
+	m->batch_active = m->batch_left > 0;
+}
+
+/* Whether ev may go now: its turn at every address it touches, or for an
+ * event without a plan, the causal rule. */
+static bool batch_ready(const lt__merge_t *m, const lt__event_t *ev)
+{
+	if (!is_event(ev->type))
+		return true;
+	int r = lt__order_ready(m->order, ev->plan_id);
+	return r < 0 ? !blocked(m, ev) : r == 1;
+}
+
+/* The head of the batch epoch whose turn it is, oldest place first. */
+static struct lt__mthread *pick_batch(lt__merge_t *m)
+{
+	struct lt__mthread *chosen = NULL;
+	size_t npopped = 0;
+	while (m->nheap > 0 && front(m->heap[0])->epoch == m->batch_epoch) {
+		if (batch_ready(m, front(m->heap[0]))) {
+			chosen = m->heap[0];
+			break;
+		}
+		m->popped[npopped++] = heap_pop(m);
+	}
+	for (size_t i = 0; i < npopped; i++) {
+		m->heap[m->nheap] = m->popped[i];
+		sift_up(m, m->nheap++);
+	}
+	return chosen;
+}
+
+#define LT__BLOCKER_CHAIN 64 /* blockers followed from the oldest head */
+
+/* When no head's turn has come, the event that has to go first is found by
+ * following blockers from the oldest head: the event whose turn it is at
+ * the address the head waits on, then the one that event waits on... The
+ * plan keeps each thread's order for one address, so the event found may
+ * pass others of its thread (other addresses), but never a positioned
+ * record. Returns true with *ev taken out of its queue. */
+static bool take_ahead(lt__merge_t *m, lt__event_t *ev)
+{
+	uint32_t id = front(m->heap[0])->plan_id;
+	for (int depth = 0; depth < LT__BLOCKER_CHAIN; depth++) {
+		id = lt__order_blocker(m->order, id);
+		if (id == LT__ORDER_NONE)
+			return false;
+		if (lt__order_ready(m->order, id) != 1)
+			continue;
+		struct lt__mthread *t = m->plan_thread[id];
+		lt__event_t *e = m->plan_slot[id];
+		if (e == front(t)) {
+			dequeue(m, t, ev);
+			return true;
+		}
+		for (uint64_t i = t->head; &t->q[i & (t->cap - 1)] != e; i++)
+			if (!is_event(t->q[i & (t->cap - 1)].type) &&
+			    t->q[i & (t->cap - 1)].type != LT__EV_TAKEN)
+				return false; /* behind a marker: it cannot pass */
+		*ev = *e;
+		e->type = LT__EV_TAKEN;
+		e->str = NULL;
+		m->buffered--;
+		if (ev->type != LT_REC_ALLOC)
+			t->frees_done++;
+		m->stats.taken_ahead++;
+		return true;
+	}
+	return false;
+}
+
+/* Emits the next event of the batch into *ev and returns true. Returns
+ * false when it stalls on an event without a plan: the address has no
+ * order within this epoch (an event drained late, or stamped with a later
+ * epoch than it happened in), which the causal rule across the window may
+ * still sort out. */
+static bool next_of_batch(lt__merge_t *m, lt__event_t *ev)
+{
+	struct lt__mthread *t = pick_batch(m);
+	if (t) {
+		dequeue(m, t, ev);
+		ev->forced = false;
+	} else if (take_ahead(m, ev)) {
+		ev->forced = false;
+	} else if (lt__order_ready(m->order, front(m->heap[0])->plan_id) < 0) {
+		/* The oldest head has no plan: let the causal rule handle it. */
+		return false;
+	} else {
+		/* A cycle (a realloc's two addresses planned apart): the
+		 * oldest head goes out of turn, the replay repairs. */
+		dequeue(m, m->heap[0], ev);
+		ev->forced = true;
+		m->stats.forced++;
+	}
+	lt__order_emitted(m->order, ev->plan_id);
+	if (--m->batch_left == 0 || m->nheap == 0 ||
+	    front(m->heap[0])->epoch != m->batch_epoch)
+		m->batch_active = false;
+	return true;
+}
+
 int lt__merge_next(lt__merge_t *m, lt__merged_t *out)
 {
 	free(m->last_str);
 	m->last_str = NULL;
 	for (;;) {
 		bool can_read = !m->eof && !m->barrier;
+		if (m->batch_active) {
+			if (next_of_batch(m, &out->ev)) {
+				m->emitted++;
+				out->is_event = true;
+				m->last_str = out->ev.str;
+				return 1;
+			}
+			/* Stalled: an address no order of this epoch explains
+			 * (an event drained late, or stamped with a later epoch
+			 * than it happened in). The causal rule across the
+			 * window takes over for a while, then the rest of the
+			 * epoch is planned again. */
+			m->batch_active = false;
+			m->plan_after = m->emitted + LT__REPLAN_AFTER;
+			if (++m->stalls > LT__MAX_STALLS)
+				m->plan_epoch = m->batch_epoch + 1;
+		}
 		if (can_read && m->nheap > 0 &&
 		    m->gate <= front(m->heap[0])->epoch &&
 		    m->reads_since_gate >= LT__GATE_EVERY)
@@ -590,6 +809,13 @@ int lt__merge_next(lt__merge_t *m, lt__merged_t *out)
 				return 1;
 			}
 			return 0;
+		}
+		/* Several threads: emit the oldest epoch by per-address plan. */
+		if (m->order && (m->nheap > 1 || m->ngating > 1) && m->emitted >= m->plan_after &&
+		    front(m->heap[0])->epoch >= m->plan_epoch) {
+			start_batch(m);
+			if (m->batch_active)
+				continue;
 		}
 		struct lt__mthread *t = pick(m);
 		if (!t) {
@@ -620,6 +846,7 @@ int lt__merge_next(lt__merge_t *m, lt__merged_t *out)
 			out->ev.forced = false;
 		}
 		m->starve_until = 0;
+		m->emitted++;
 		out->is_event = true;
 		m->last_str = out->ev.str;
 		return 1;
@@ -643,6 +870,11 @@ int lt__merge_new(lt__merge_t **out, lt__decoder_t *d, lt__is_live_fn is_live,
 	if (!m->opts.max_buffered)
 		m->opts.max_buffered = LT__DEFAULT_MAX_BUFFERED;
 	m->gate = UINT64_MAX;
+	if (lt__order_new(&m->order)) {
+		free(m);
+		*out = NULL;
+		return -ENOMEM;
+	}
 	m->slack = m->opts.slack > 0 ? m->opts.slack : (double)m->opts.window;
 	return 0;
 }
@@ -666,6 +898,9 @@ void lt__merge_free(lt__merge_t *m)
 		free(t->runs);
 		free(t);
 	}
+	lt__order_free(m->order);
+	free(m->plan_slot);
+	free(m->plan_thread);
 	free(m->heap);
 	free(m->popped);
 	free(m->active);

@@ -25,6 +25,8 @@ typedef struct lt__event_s {
 	uint32_t run_index; /* its place among its thread's events of this epoch */
 	uint64_t stack_id, size, addr, old_addr;
 	uint64_t after_thread, after_free; /* see format.h, AFTER; 0 = none */
+	uint64_t free_no; /* FREE, REALLOC: the thread's count of them so far */
+	uint32_t plan_id; /* in the epoch's per-address plan (order.h) */
 	char *str; /* NUL-terminated; owned by the merge, valid until next call */
 } lt__event_t;
 
@@ -51,6 +53,8 @@ typedef struct lt__merge_opts_s {
 
 typedef struct lt__merge_stats_s {
 	uint64_t forced; /* events emitted while blocked */
+	uint64_t taken_ahead; /* events emitted before others of their thread */
+	uint64_t unplanned; /* addresses no per-address order could explain */
 	uint64_t max_buffered; /* most events held at once */
 	uint64_t threads; /* distinct thread indexes seen */
 } lt__merge_stats_t;

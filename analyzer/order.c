@@ -1,0 +1,483 @@
+/* SPDX-License-Identifier: MIT */
+/* Per-address ordering of one epoch's events (see order.h). A realloc is a
+ * free of its old address and an allocation of its new one, planned in the
+ * two addresses' orders separately (in place: one "both" part). The search
+ * is a depth-first search over the threads' queues of one address, tried in
+ * estimated time order, memoized on queue positions, and bounded. */
+#include "order.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "leaktrace/format.h"
+
+#define LT__ORDER_MAX_STATES 20000 /* search states per address before giving up */
+#define LT__ORDER_AFTER_SCAN 4096 /* AFTER constraints resolved in groups this small */
+
+enum { PART_FREE = 0, PART_ALLOC = 1, PART_BOTH = 2 };
+
+struct part {
+	uint64_t addr;
+	uint64_t thread_index; /* the trace's, for AFTER */
+	uint64_t after_thread, after_free; /* allocation parts; 0 = none */
+	uint64_t free_no; /* free parts: the thread's free number */
+	double place;
+	uint32_t thread; /* slot, for grouping */
+	uint32_t seq; /* order of addition: thread order within a slot */
+	uint32_t group;
+	uint32_t event; /* its plan id */
+	uint32_t rank; /* place in its address's order */
+	int32_t need; /* index (in the group) of the free an AFTER names, -1 */
+	uint8_t kind;
+};
+
+struct plan_event {
+	uint32_t part[2];
+	uint8_t nparts;
+};
+
+struct group {
+	uint64_t addr;
+	uint32_t first, n; /* range in o->sorted */
+	uint32_t next; /* rank whose turn it is */
+	bool solved;
+};
+
+struct lt__order_s {
+	struct part *parts;
+	uint32_t nparts, parts_cap;
+	struct plan_event *events;
+	uint32_t nevents, events_cap;
+	uint32_t *sorted; /* part indexes by (addr, seq) */
+	uint32_t sorted_cap;
+	uint32_t *by_rank; /* group's first + rank -> part index */
+	uint32_t by_rank_cap;
+	struct group *groups;
+	uint32_t ngroups, groups_cap;
+	/* search scratch */
+	uint32_t *qstart, *qlen, *qpos, *order, *choice;
+	uint32_t scratch_cap;
+	uint64_t *seen;
+	uint32_t seen_cap; /* the table in use (allocated may be larger) */
+};
+
+static int grow(void **v, uint32_t *cap, uint32_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	uint32_t ncap = *cap ? *cap : 64;
+	while (ncap < need) {
+		if (ncap > UINT32_MAX / 2)
+			return -ENOMEM;
+		ncap *= 2;
+	}
+	void *n = realloc(*v, (size_t)ncap * size);
+	if (!n)
+		return -ENOMEM;
+	*v = n;
+	*cap = ncap;
+	return 0;
+}
+
+int lt__order_new(lt__order_t **out)
+{
+	*out = calloc(1, sizeof **out);
+	return *out ? 0 : -ENOMEM;
+}
+
+void lt__order_free(lt__order_t *o)
+{
+	if (!o)
+		return;
+	free(o->parts);
+	free(o->events);
+	free(o->sorted);
+	free(o->by_rank);
+	free(o->groups);
+	free(o->qstart);
+	free(o->qlen);
+	free(o->qpos);
+	free(o->order);
+	free(o->choice);
+	free(o->seen);
+	free(o);
+}
+
+void lt__order_reset(lt__order_t *o)
+{
+	o->nparts = o->nevents = o->ngroups = 0;
+}
+
+static uint32_t add_part(lt__order_t *o, uint32_t thread, const lt__event_t *ev,
+			 uint64_t addr, uint8_t kind, double place, uint64_t free_no)
+{
+	if (grow((void **)&o->parts, &o->parts_cap, o->nparts + 1, sizeof *o->parts))
+		return LT__ORDER_NONE;
+	struct part *p = &o->parts[o->nparts];
+	memset(p, 0, sizeof *p);
+	p->addr = addr;
+	p->thread_index = ev->thread;
+	p->thread = thread;
+	p->seq = o->nparts;
+	p->kind = kind;
+	p->place = place;
+	p->need = -1;
+	p->event = o->nevents;
+	if (kind != PART_FREE) {
+		p->after_thread = ev->after_thread;
+		p->after_free = ev->after_free;
+	}
+	if (kind != PART_ALLOC)
+		p->free_no = free_no;
+	return o->nparts++;
+}
+
+uint32_t lt__order_add(lt__order_t *o, uint32_t thread, const lt__event_t *ev,
+		       double place, uint64_t free_no)
+{
+	if (grow((void **)&o->events, &o->events_cap, o->nevents + 1, sizeof *o->events))
+		return LT__ORDER_NONE;
+	struct plan_event *pe = &o->events[o->nevents];
+	pe->nparts = 0;
+	uint32_t a = LT__ORDER_NONE, b = LT__ORDER_NONE;
+	switch (ev->type) {
+	case LT_REC_ALLOC:
+		a = add_part(o, thread, ev, ev->addr, PART_ALLOC, place, 0);
+		break;
+	case LT_REC_FREE:
+		a = add_part(o, thread, ev, ev->addr, PART_FREE, place, free_no);
+		break;
+	case LT_REC_REALLOC:
+		if (ev->addr == ev->old_addr) {
+			a = add_part(o, thread, ev, ev->addr, PART_BOTH, place, free_no);
+		} else {
+			a = add_part(o, thread, ev, ev->old_addr, PART_FREE, place, free_no);
+			b = add_part(o, thread, ev, ev->addr, PART_ALLOC, place, 0);
+			if (b == LT__ORDER_NONE)
+				return LT__ORDER_NONE;
+		}
+		break;
+	default:
+		return LT__ORDER_NONE;
+	}
+	if (a == LT__ORDER_NONE)
+		return LT__ORDER_NONE;
+	pe->part[pe->nparts++] = a;
+	if (b != LT__ORDER_NONE)
+		pe->part[pe->nparts++] = b;
+	return o->nevents++;
+}
+
+static lt__order_t *sort_ctx; /* qsort has no context in C11; one thread only */
+
+static int by_addr_seq(const void *x, const void *y)
+{
+	const struct part *a = &sort_ctx->parts[*(const uint32_t *)x];
+	const struct part *b = &sort_ctx->parts[*(const uint32_t *)y];
+	if (a->addr != b->addr)
+		return a->addr < b->addr ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* Applies part p to the state live; false when the machine refuses it. */
+static bool step(const struct part *p, bool *live)
+{
+	switch (p->kind) {
+	case PART_FREE:
+		if (!*live)
+			return false;
+		*live = false;
+		return true;
+	case PART_ALLOC:
+		if (*live)
+			return false;
+		*live = true;
+		return true;
+	default:
+		return *live;
+	}
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	return h * 0xff51afd7ed558ccdull;
+}
+
+/* Inserts h into the seen set; false when it was there. */
+static bool seen_insert(lt__order_t *o, uint64_t h, uint32_t *used)
+{
+	uint32_t mask = o->seen_cap - 1;
+	h |= 1; /* 0 marks empty */
+	for (uint32_t i = (uint32_t)(h >> 32) & mask;; i = (i + 1) & mask) {
+		if (o->seen[i] == h)
+			return false;
+		if (o->seen[i] == 0) {
+			o->seen[i] = h;
+			(*used)++;
+			return true;
+		}
+	}
+}
+
+/* Finds an order for group g starting from live. Returns true and sets
+ * every part's rank, or false. */
+static bool solve_group(lt__order_t *o, struct group *g, bool live)
+{
+	uint32_t *idx = o->sorted + g->first;
+	uint32_t n = g->n;
+	/* The group's parts are sorted by seq, so each thread's parts are in
+	 * its order; queues are the threads' subsequences. */
+	if (grow((void **)&o->qstart, &o->scratch_cap, n + 1, sizeof *o->qstart))
+		return false;
+	uint32_t cap = o->scratch_cap;
+	uint32_t *nv;
+	if (!(nv = realloc(o->qlen, cap * sizeof *nv)))
+		return false;
+	o->qlen = nv;
+	if (!(nv = realloc(o->qpos, cap * sizeof *nv)))
+		return false;
+	o->qpos = nv;
+	if (!(nv = realloc(o->order, cap * sizeof *nv)))
+		return false;
+	o->order = nv;
+	if (!(nv = realloc(o->choice, cap * sizeof *nv)))
+		return false;
+	o->choice = nv;
+
+	/* Queues: parts of one thread slot, as index lists into idx. Built by
+	 * a stable pass: threads appear in seq order, so a thread's parts are
+	 * contiguous only if added thread by thread, which the merge does. */
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (i == 0 || o->parts[idx[i]].thread != o->parts[idx[i - 1]].thread) {
+			o->qstart[k] = i;
+			o->qlen[k] = 0;
+			k++;
+		}
+		o->qlen[k - 1]++;
+	}
+	/* AFTER constraints: the part index (in idx) of the named free. */
+	if (n <= LT__ORDER_AFTER_SCAN) {
+		for (uint32_t i = 0; i < n; i++) {
+			struct part *p = &o->parts[idx[i]];
+			if (p->kind == PART_FREE || !p->after_free)
+				continue;
+			for (uint32_t j = 0; j < n; j++) {
+				const struct part *f = &o->parts[idx[j]];
+				if (f->kind != PART_ALLOC && f->thread_index == p->after_thread &&
+				    (f->free_no & 0xffffff) == (p->after_free & 0xffffff)) {
+					p->need = (int32_t)j;
+					break;
+				}
+			}
+		}
+	}
+	if (k == 1) {
+		/* One thread: its own order, if the machine accepts it. */
+		for (uint32_t i = 0; i < n; i++) {
+			if (!step(&o->parts[idx[i]], &live))
+				return false;
+			o->parts[idx[i]].rank = i;
+		}
+		return true;
+	}
+
+	/* Depth-first search. choice[d] is how many candidates were tried at
+	 * depth d; candidates are the valid queue heads by estimated place. */
+	/* The memo table is sized by the group, not the bound: most groups
+	 * are a handful of events. */
+	uint32_t limit = n < LT__ORDER_MAX_STATES / 64 ? 64 * n + 64 : LT__ORDER_MAX_STATES;
+	uint32_t seen_need = 1;
+	while (seen_need < 2 * limit)
+		seen_need *= 2;
+	if (o->seen_cap < seen_need) {
+		uint64_t *s = realloc(o->seen, seen_need * sizeof *s);
+		if (!s)
+			return false;
+		o->seen = s;
+	}
+	o->seen_cap = seen_need;
+	memset(o->seen, 0, seen_need * sizeof *o->seen);
+	uint32_t used = 0;
+	for (uint32_t q = 0; q < k; q++)
+		o->qpos[q] = 0;
+	uint32_t depth = 0;
+	bool *placed = calloc(n, sizeof *placed);
+	bool *live_at = malloc((n + 1) * sizeof *live_at);
+	if (!placed || !live_at) {
+		free(placed);
+		free(live_at);
+		return false;
+	}
+	live_at[0] = live;
+	o->choice[0] = 0;
+	bool ok = false;
+	for (;;) {
+		if (depth == n) {
+			ok = true;
+			break;
+		}
+		/* Memo: positions and state (only on first arrival). */
+		if (o->choice[depth] == 0) {
+			uint64_t h = live_at[depth];
+			for (uint32_t q = 0; q < k; q++)
+				h = mix(h, o->qpos[q]);
+			if (used >= limit)
+				break;
+			if (!seen_insert(o, h, &used))
+				goto backtrack;
+		}
+		/* The choice[depth]-th valid head in place order. */
+		uint32_t want = o->choice[depth], found = UINT32_MAX, rankno = 0;
+		bool taken[64];
+		uint32_t kk = k < 64 ? k : 64;
+		memset(taken, 0, sizeof taken);
+		for (uint32_t c = 0; c <= want; c++) {
+			double best = 0;
+			uint32_t bq = UINT32_MAX;
+			for (uint32_t q = 0; q < kk; q++) {
+				if (taken[q] || o->qpos[q] == o->qlen[q])
+					continue;
+				const struct part *p = &o->parts[idx[o->qstart[q] + o->qpos[q]]];
+				bool l = live_at[depth];
+				if (!step(p, &l))
+					continue;
+				if (p->need >= 0 && !placed[p->need])
+					continue;
+				if (bq == UINT32_MAX || p->place < best) {
+					best = p->place;
+					bq = q;
+				}
+			}
+			if (bq == UINT32_MAX)
+				break;
+			taken[bq] = true;
+			if (c == want)
+				found = bq;
+		}
+		(void)rankno;
+		if (found == UINT32_MAX)
+			goto backtrack;
+		{
+			uint32_t i = o->qstart[found] + o->qpos[found];
+			bool l = live_at[depth];
+			step(&o->parts[idx[i]], &l);
+			o->order[depth] = found;
+			placed[i] = true;
+			o->qpos[found]++;
+			depth++;
+			live_at[depth] = l;
+			o->choice[depth] = 0;
+			continue;
+		}
+backtrack:
+		if (depth == 0)
+			break;
+		depth--;
+		{
+			uint32_t q = o->order[depth];
+			o->qpos[q]--;
+			placed[o->qstart[q] + o->qpos[q]] = false;
+		}
+		o->choice[depth]++;
+	}
+	if (ok) {
+		/* order[d] is the queue chosen at step d: replay it for ranks. */
+		for (uint32_t q = 0; q < k; q++)
+			o->qpos[q] = 0;
+		for (uint32_t d = 0; d < n; d++) {
+			uint32_t q = o->order[d];
+			o->parts[idx[o->qstart[q] + o->qpos[q]++]].rank = d;
+		}
+	}
+	free(placed);
+	free(live_at);
+	return ok;
+}
+
+uint64_t lt__order_solve(lt__order_t *o, lt__order_live_fn is_live, void *ctx)
+{
+	uint64_t failed = 0;
+	o->ngroups = 0;
+	if (o->nparts == 0)
+		return 0; /* only positioned records this epoch */
+	if (grow((void **)&o->sorted, &o->sorted_cap, o->nparts, sizeof *o->sorted) ||
+	    grow((void **)&o->by_rank, &o->by_rank_cap, o->nparts, sizeof *o->by_rank))
+		return o->nparts;
+	for (uint32_t i = 0; i < o->nparts; i++)
+		o->sorted[i] = i;
+	sort_ctx = o;
+	qsort(o->sorted, o->nparts, sizeof *o->sorted, by_addr_seq);
+	o->ngroups = 0;
+	for (uint32_t i = 0; i < o->nparts;) {
+		uint32_t j = i;
+		uint64_t addr = o->parts[o->sorted[i]].addr;
+		while (j < o->nparts && o->parts[o->sorted[j]].addr == addr)
+			j++;
+		if (grow((void **)&o->groups, &o->groups_cap, o->ngroups + 1, sizeof *o->groups))
+			return o->nparts;
+		struct group *g = &o->groups[o->ngroups];
+		g->addr = addr;
+		g->first = i;
+		g->n = j - i;
+		g->next = 0;
+		for (uint32_t x = i; x < j; x++)
+			o->parts[o->sorted[x]].group = o->ngroups;
+		g->solved = solve_group(o, g, is_live(ctx, addr));
+		failed += !g->solved;
+		if (g->solved)
+			for (uint32_t x = i; x < j; x++)
+				o->by_rank[i + o->parts[o->sorted[x]].rank] = o->sorted[x];
+		o->ngroups++;
+		i = j;
+	}
+	return failed;
+}
+
+int lt__order_ready(const lt__order_t *o, uint32_t id)
+{
+	if (id == LT__ORDER_NONE || id >= o->nevents)
+		return -1;
+	const struct plan_event *pe = &o->events[id];
+	for (uint8_t i = 0; i < pe->nparts; i++) {
+		const struct part *p = &o->parts[pe->part[i]];
+		const struct group *g = &o->groups[p->group];
+		if (!g->solved)
+			return -1;
+		if (p->rank != g->next)
+			return 0;
+	}
+	return 1;
+}
+
+void lt__order_emitted(lt__order_t *o, uint32_t id)
+{
+	if (id == LT__ORDER_NONE || id >= o->nevents)
+		return;
+	const struct plan_event *pe = &o->events[id];
+	for (uint8_t i = 0; i < pe->nparts; i++) {
+		const struct part *p = &o->parts[pe->part[i]];
+		struct group *g = &o->groups[p->group];
+		if (p->rank == g->next)
+			g->next++;
+		else
+			g->solved = false; /* forced out of turn: plan broken */
+	}
+}
+
+uint32_t lt__order_blocker(const lt__order_t *o, uint32_t id)
+{
+	if (id == LT__ORDER_NONE || id >= o->nevents)
+		return LT__ORDER_NONE;
+	const struct plan_event *pe = &o->events[id];
+	for (uint8_t i = 0; i < pe->nparts; i++) {
+		const struct part *p = &o->parts[pe->part[i]];
+		const struct group *g = &o->groups[p->group];
+		if (!g->solved || p->rank == g->next || g->next >= g->n)
+			continue;
+		return o->parts[o->by_rank[g->first + g->next]].event;
+	}
+	return LT__ORDER_NONE;
+}
