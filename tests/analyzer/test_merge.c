@@ -119,6 +119,45 @@ Test(merge, free_after_realloc_in_place_written_first)
 	tb_free(tb);
 }
 
+/* fx_reuse's pattern: thread 1 allocates X, thread 2 frees it, thread 3
+ * allocates X again and keeps it, all in one epoch, written newest thread
+ * first. The AFTER record says thread 3's allocation follows thread 2's
+ * free; the block left live must be thread 3's (stack 3). */
+static void reuse_case(bool with_after, uint64_t first_epoch)
+{
+	tb_t *tb = tb_new();
+	tb_at(tb, 3, 5);
+	if (with_after)
+		tb_after(tb, 2, 1);
+	tb_alloc(tb, 3, 30, 0xa000);
+	tb_at(tb, 2, 5);
+	tb_free_ev(tb, 0xa000);
+	tb_at(tb, 1, first_epoch);
+	tb_alloc(tb, 1, 10, 0xa000);
+	tb_flush(tb, LT_CODEC_RAW);
+	lt__analysis_t a;
+	run_tb(tb, &a, 0, 0);
+	assert_clean(&a, 2, 1);
+	cr_assert_eq(totals(&a)->forced, 0);
+	const lt__live_t *b = lt__replay_find(a.replay, 0xa000);
+	cr_assert_not_null(b);
+	cr_assert_eq(b->size, 30, "the survivor is thread 3's block");
+	lt__analysis_close(&a);
+	tb_free(tb);
+}
+
+Test(merge, reuse_through_three_threads_with_after)
+{
+	reuse_case(true, 5);
+}
+
+/* The first thread's allocation stamped a later epoch than the free that
+ * follows it (a stale epoch): the window still orders them. */
+Test(merge, reuse_with_allocation_stamped_late)
+{
+	reuse_case(true, 6);
+}
+
 /* A free of something never allocated cannot wait forever. */
 Test(merge, genuine_unmatched_free_is_counted_not_fatal)
 {

@@ -151,6 +151,13 @@ void tb_realloc(tb_t *tb, uint64_t stack, uint64_t size, uint64_t addr, uint64_t
 	tb->prev_addr = addr;
 }
 
+void tb_after(tb_t *tb, uint64_t thread, uint64_t free_number)
+{
+	byte(tb, LT_REC_AFTER);
+	uv(tb, thread);
+	uv(tb, free_number);
+}
+
 /* Metadata: type, uv length, payload built in a scratch builder. */
 static tb_t *meta_begin(void)
 {

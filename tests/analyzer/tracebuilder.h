@@ -23,6 +23,9 @@ void tb_at(tb_t *tb, uint64_t thread, uint64_t epoch);
 void tb_alloc(tb_t *tb, uint64_t stack, uint64_t size, uint64_t addr);
 void tb_free_ev(tb_t *tb, uint64_t addr);
 void tb_realloc(tb_t *tb, uint64_t stack, uint64_t size, uint64_t addr, uint64_t old);
+/* AFTER: the next allocation of the current thread reuses the address
+ * that thread freed in its free_number-th free (format.h). */
+void tb_after(tb_t *tb, uint64_t thread, uint64_t free_number);
 void tb_stack(tb_t *tb, uint64_t id, unsigned depth, const uint64_t *frames);
 void tb_process(tb_t *tb, uint64_t pid, uint64_t ppid, const char *exe,
 		int argc, const char *const *argv, uint64_t flags,
