@@ -810,8 +810,9 @@ int lt__merge_next(lt__merge_t *m, lt__merged_t *out)
 			}
 			return 0;
 		}
-		/* Several threads: emit the oldest epoch by per-address plan. */
-		if (m->order && (m->nheap > 1 || m->ngating > 1) && m->emitted >= m->plan_after &&
+		/* Several threads with queued events: emit the oldest epoch by
+		 * per-address plan (one queue alone has nobody to wait for). */
+		if (m->order && m->nheap > 1 && m->emitted >= m->plan_after &&
 		    front(m->heap[0])->epoch >= m->plan_epoch) {
 			start_batch(m);
 			if (m->batch_active)
