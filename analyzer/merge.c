@@ -17,7 +17,7 @@
 #define LT__STARVE_BATCH 256 /* events read ahead when every head is blocked */
 #define LT__STALE_EPOCHS 32 /* a thread this many epochs behind is idle, not late */
 #define LT__IDLE_RECORDS 65536 /* a thread silent for this many records is idle */
-#define LT__LONE_LOOKAHEAD 4096 /* events read ahead of a thread running alone */
+#define LT__LONE_LOOKAHEAD 512 /* events read ahead of a thread running alone */
 #define LT__REPLAN_AFTER 64 /* events by the causal rule after a plan stalls */
 #define LT__MAX_STALLS 4 /* stalls in one epoch before the rest of it goes unplanned */
 #define LT__BATCH_MAX (1u << 20) /* events of one thread in one plan (an epoch is less) */
