@@ -425,7 +425,14 @@ uint64_t lt__order_solve(lt__order_t *o, lt__order_live_fn is_live, void *ctx)
 		g->next = 0;
 		for (uint32_t x = i; x < j; x++)
 			o->parts[o->sorted[x]].group = o->ngroups;
-		g->solved = solve_group(o, g, is_live(ctx, addr));
+		/* A block the replay holds live may really be gone (a forced
+		 * event elsewhere): an order that starts by allocating is
+		 * still the program's, and the replay frees the stale block
+		 * then (a debt). The other way round, a free with no block
+		 * may be waiting for an allocation stamped a later epoch:
+		 * that is the causal rule's, across the window. */
+		bool live = is_live(ctx, addr);
+		g->solved = solve_group(o, g, live) || (live && solve_group(o, g, false));
 		failed += !g->solved;
 		if (g->solved)
 			for (uint32_t x = i; x < j; x++)
