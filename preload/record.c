@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -400,6 +401,24 @@ static inline void note_free(lt_ring_t *r, uint64_t p, uint64_t n, uint64_t epoc
 	atomic_store_explicit(&slot->addr, p, memory_order_release);
 }
 
+/* True when the recent-frees table says another thread freed p at an
+ * epoch other than `epoch` (in practice: later, during a realloc that
+ * started at `epoch`). A lost table entry reads as false. */
+static bool freed_elsewhere_since(uint64_t p, uint64_t epoch)
+{
+	lt_ring_t *r = lt__tls.ring;
+	if (!recent || !r)
+		return false;
+	uint64_t mix = recent_mix(p);
+	struct recent_free *slot = &recent[mix & (RECENT_SLOTS - 1)];
+	/* Acquire pairs with the release store in note_free(). */
+	if (atomic_load_explicit(&slot->addr, memory_order_acquire) != p)
+		return false;
+	uint64_t who = atomic_load_explicit(&slot->who, memory_order_relaxed);
+	return (who >> 56) == (mix >> 56) && ((who >> 24) & 0xffffff) != r->thread_index &&
+	       ((who >> 48) & 0xff) != (epoch & 0xff);
+}
+
 void lt__record_realloc_begin(void *old, uint64_t epoch)
 {
 	/* Only the table entry: the REALLOC record itself follows the real
@@ -453,14 +472,15 @@ void lt__record_alloc(void *p, size_t size)
 void lt__record_realloc(void *old, void *p, size_t size, uint64_t epoch)
 {
 	uint64_t now = atomic_load_explicit(&lt__epoch, memory_order_relaxed);
-	if (LT_LIKELY(now == epoch)) {
+	if (LT_LIKELY(now == epoch) || !freed_elsewhere_since((uintptr_t)p, epoch)) {
 		record_allocation(LT_EV_REALLOC, old, p, size, epoch);
 		return;
 	}
-	/* The epoch moved during the call. The old block was freed at the
-	 * earlier epoch, but the new address may have been freed by another
-	 * thread after it: one record cannot carry both, so write the free
-	 * and the allocation separately (the same counts: one of each). */
+	/* The epoch moved during the call and another thread freed the new
+	 * address after it started. The old block was freed at the earlier
+	 * epoch, the new address must come after that other free: one record
+	 * cannot carry both, so write the free and the allocation separately
+	 * (the same counts: one of each). */
 	lt_ring_t *r = enter();
 	if (!r)
 		return;
