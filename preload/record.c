@@ -25,18 +25,22 @@ _Atomic(lt_ring_t *) lt__rings;
 
 /*
  * Recent frees: who last freed an address, so that a thread reusing it can
- * say so (format.h, AFTER). Direct-mapped and lossy: an entry is
- * overwritten by any later free hashing to the same slot, which only loses
- * the hint. A free stores `who` then `addr` (release); an allocation loads
- * `addr` (acquire) and then `who`. A torn pair (two frees racing for one
- * slot) is caught by the address check folded into the top bits of `who`.
+ * say so (format.h, AFTER). Four-way set-associative, one 64-byte line per
+ * set: a free overwrites the way that already holds its address, else way
+ * (free number mod 4), so an entry is lost only when four other frees hit
+ * its set before the reuse (with 16k sets, practically never within the
+ * few hundred frees that typically separate a free from its reuse). A free
+ * stores `who` then `addr` (release); an allocation loads `addr` (acquire)
+ * and then `who`. A torn pair (two frees racing for one way) is caught by
+ * the address check folded into the top bits of `who`.
  */
 #define RECENT_SLOTS (1u << 16) /* 1 MiB */
+#define RECENT_WAYS 4
 struct recent_free {
 	_Atomic uint64_t addr;
 	_Atomic uint64_t who; /* check:8 | epoch:8 | thread index:24 | free number:24 */
 };
-static struct recent_free *recent;
+static struct recent_free *recent; /* mmap: page-aligned, so a set is one line */
 
 static inline uint64_t recent_mix(uint64_t a)
 {
@@ -44,6 +48,23 @@ static inline uint64_t recent_mix(uint64_t a)
 	a *= 0x7fb5d329728ea185ull;
 	a ^= a >> 27;
 	return a;
+}
+
+static inline struct recent_free *recent_set(uint64_t mix)
+{
+	return &recent[(mix & (RECENT_SLOTS / RECENT_WAYS - 1)) * RECENT_WAYS];
+}
+
+/* The way of p's set that holds p, or NULL. */
+static inline struct recent_free *recent_find(uint64_t mix, uint64_t p)
+{
+	struct recent_free *set = recent_set(mix);
+	for (int w = 0; w < RECENT_WAYS; w++)
+		/* Acquire pairs with the release store of addr in note_free():
+		 * `who`, read after, is at least as new as that free. */
+		if (atomic_load_explicit(&set[w].addr, memory_order_acquire) == p)
+			return &set[w];
+	return NULL;
 }
 
 /* 0 = not started, 1 = running (another thread spins), 2 = done. */
@@ -359,10 +380,8 @@ static inline int push_after(lt_ring_t *r, uint64_t p)
 	if (LT_UNLIKELY(!recent))
 		return 0;
 	uint64_t mix = recent_mix(p);
-	struct recent_free *slot = &recent[mix & (RECENT_SLOTS - 1)];
-	/* Acquire pairs with the release store of addr in record_free():
-	 * `who` below is at least as new as the free that stored addr. */
-	if (atomic_load_explicit(&slot->addr, memory_order_acquire) != p)
+	struct recent_free *slot = recent_find(mix, p);
+	if (!slot)
 		return 0;
 	uint64_t who = atomic_load_explicit(&slot->who, memory_order_relaxed);
 	uint32_t thread = (uint32_t)(who >> 24) & 0xffffff;
@@ -391,7 +410,12 @@ static inline void note_free(lt_ring_t *r, uint64_t p, uint64_t n, uint64_t epoc
 	if (LT_UNLIKELY(recent == NULL) || r->thread_index >= (1u << 24))
 		return;
 	uint64_t mix = recent_mix(p);
-	struct recent_free *slot = &recent[mix & (RECENT_SLOTS - 1)];
+	struct recent_free *set = recent_set(mix);
+	struct recent_free *slot = &set[n & (RECENT_WAYS - 1)];
+	for (int w = 0; w < RECENT_WAYS; w++)
+		/* Relaxed: only this thread can be freeing p right now. */
+		if (atomic_load_explicit(&set[w].addr, memory_order_relaxed) == p)
+			slot = &set[w];
 	/* Relaxed: published by the release store of addr. */
 	atomic_store_explicit(&slot->who,
 			      (mix >> 56) << 56 | (epoch & 0xff) << 48 |
@@ -410,9 +434,8 @@ static bool freed_elsewhere_since(uint64_t p, uint64_t epoch)
 	if (!recent || !r)
 		return false;
 	uint64_t mix = recent_mix(p);
-	struct recent_free *slot = &recent[mix & (RECENT_SLOTS - 1)];
-	/* Acquire pairs with the release store in note_free(). */
-	if (atomic_load_explicit(&slot->addr, memory_order_acquire) != p)
+	struct recent_free *slot = recent_find(mix, p);
+	if (!slot)
 		return false;
 	uint64_t who = atomic_load_explicit(&slot->who, memory_order_relaxed);
 	return (who >> 56) == (mix >> 56) && ((who >> 24) & 0xffffff) != r->thread_index &&
@@ -423,11 +446,13 @@ void lt__record_realloc_begin(void *old, uint64_t epoch)
 {
 	/* Only the table entry: the REALLOC record itself follows the real
 	 * call. If the call fails, old stays live and its next free rewrites
-	 * the entry before anyone else could get the address. */
-	if (lt__tls.busy || !lt__tls.ring ||
-	    atomic_load_explicit(&lt__state, memory_order_relaxed) != LT_STATE_ACTIVE)
+	 * the entry before anyone else could get the address. enter() also
+	 * gives a thread whose first call this is its ring (and number). */
+	lt_ring_t *r = enter();
+	if (!r)
 		return;
-	note_free(lt__tls.ring, (uintptr_t)old, lt__tls.ring->frees + 1, epoch);
+	note_free(r, (uintptr_t)old, r->frees + 1, epoch);
+	leave();
 }
 
 /* Pushes one event (its epoch already pushed). 0, or -1 when recording
