@@ -30,7 +30,7 @@ enum lt_state {
 };
 extern _Atomic int lt__state LT_HIDDEN;
 
-/* The epoch the writer advances about once per millisecond; producers tag
+/* The epoch the writer advances at most every 100 us; producers tag
  * their events with it (see format.h, "Ordering"). */
 extern _Atomic uint64_t lt__epoch LT_HIDDEN;
 

@@ -26,10 +26,10 @@
 #define RAW_CAP (1u << 20) /* a block's raw payload; flushed at half */
 #define RAW_SLACK (64u << 10) /* room for the largest event group */
 #define FLUSH_NS (50u * 1000000u) /* data is at most this old on disk */
-#define EPOCH_NS (1000000u) /* the epoch advances at most this often */
+#define EPOCH_NS (100000u) /* the epoch advances at most this often (100 us) */
 #define RSS_NS (100u * 1000000u) /* RSS sampling period */
 #define IDLE_SLEEP_NS (20u * 1000000u) /* sleep when nothing happens */
-#define BUSY_SLEEP_NS (1000000u) /* sleep between busy passes */
+#define BUSY_SLEEP_NS (250000u) /* sleep between busy passes */
 #define STACK_BITS (3u << 20) /* = LT_STACK_MAX_IDS in stacks.c */
 
 _Atomic uint32_t lt__writer_doorbell; /* 1 while the writer sleeps */

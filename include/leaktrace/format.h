@@ -102,7 +102,7 @@
  *
  *   Ordering: events of one thread are in program order. Across threads,
  *   each event carries the epoch its thread last read from a global counter
- *   that the writer advances about once per millisecond; if event a
+ *   that the writer advances at most every 100 microseconds; if event a
  *   happens-before event b then epoch(a) <= epoch(b). Within equal epochs
  *   the reader restores the order with the causal rule: a free is
  *   recorded before the real free and an allocation after the real
