@@ -102,8 +102,8 @@ static uintptr_t stack_top(void)
 			hi = (uintptr_t)addr + size;
 		pthread_attr_destroy(&attr);
 	}
-	if (!hi)
-		hi = (uintptr_t)__builtin_frame_address(0) + 65536;
+	if (!hi) /* unknown: walk nothing rather than guess (libunwind then) */
+		hi = (uintptr_t)__builtin_frame_address(0);
 	lt__tls.stack_hi = hi;
 	return hi;
 }
@@ -174,7 +174,8 @@ static int fp_backtrace(uint64_t *out, int max)
 	const uintptr_t *fp = __builtin_frame_address(0);
 	while (n < max) {
 		uintptr_t f = (uintptr_t)fp;
-		if (f < lo || f + 16 > hi || (f & 7))
+		/* Written so that a wild pointer near 2^64 cannot wrap. */
+		if (f < lo || f >= hi || hi - f < 16 || (f & 7))
 			break;
 		uintptr_t ret = fp[1];
 		if (ret < 4096)

@@ -539,7 +539,8 @@ __attribute__((noinline)) int lt__unwind_fast(uint64_t *out, int max, uintptr_t 
 	 * address outside the shim, the allocator's caller. Its stack
 	 * pointer is just above the last shim frame's return address. */
 	for (uint64_t fp = rbp;;) {
-		if (fp < lo || fp + 16 > stack_hi || (fp & 7))
+		/* Bounds checks are written so that wild values cannot wrap. */
+		if (fp < lo || fp >= stack_hi || stack_hi - fp < 16 || (fp & 7))
 			return -1;
 		uint64_t saved = ((const uint64_t *)(uintptr_t)fp)[0];
 		uint64_t ra = ((const uint64_t *)(uintptr_t)fp)[1];
@@ -569,12 +570,13 @@ __attribute__((noinline)) int lt__unwind_fast(uint64_t *out, int max, uintptr_t 
 		int64_t ra_off = (int64_t)(int8_t)(uint8_t)(recipe >> 48) * 8;
 		uint64_t cfa = ((recipe & R_CFA_RBP) ? rbp : rsp) + (uint64_t)cfa_off;
 		uint64_t ra_at = cfa + (uint64_t)ra_off;
-		if (cfa <= rsp || ra_at < lo || ra_at + 8 > stack_hi || (ra_at & 7))
+		if (cfa <= rsp || ra_at < lo || ra_at >= stack_hi || stack_hi - ra_at < 8 ||
+		    (ra_at & 7))
 			break; /* left the stack: the end, or an unusual frame */
 		uint64_t ra = *(const uint64_t *)(uintptr_t)ra_at;
 		if (recipe & R_RBP_SAVED) {
 			uint64_t at = cfa + (uint64_t)rbp_off;
-			if (at < lo || at + 8 > stack_hi || (at & 7))
+			if (at < lo || at >= stack_hi || stack_hi - at < 8 || (at & 7))
 				return -1;
 			rbp = *(const uint64_t *)(uintptr_t)at;
 		}

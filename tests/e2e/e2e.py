@@ -1641,6 +1641,18 @@ class stacks(E2E):
         frames = tr.stacks.get(win[0][4], [])
         return tr, exe, frames
 
+    def test_walkers_survive_code_without_frame_pointers(self):
+        # Regression: Debian's python3 keeps data in rbp; the frame-pointer
+        # walker followed it to 0xfff...ff0, where "f + 16 > top" wrapped
+        # to a pass and the read crashed the program. Every walker must
+        # give a short stack there, never a crash.
+        if not os.path.exists("/usr/bin/python3"):
+            self.skipTest("no /usr/bin/python3")
+        for mode in ("fp", "fast", "libunwind"):
+            p = self.traced(["/usr/bin/python3", "-c", "print(sum(range(1000)))"],
+                            env={"LEAKTRACE_UNWIND": mode, "PYTHONMALLOC": "malloc"})
+            self.assertEqual((p.returncode, p.stdout), (0, "499500\n"), mode + ": " + p.stderr)
+
     def test_default_libunwind(self):
         tr, exe, frames = self.deep({})
         self.assertEqual(tr.processes[0]["flags"], 0)
