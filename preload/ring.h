@@ -53,6 +53,21 @@ enum lt_ring_state {
 	LT_RING_DEAD, /* its thread is gone; the writer drains it once more */
 };
 
+/* A stack the thread walked recently, with every stack word the walk
+ * read: while the allocator's caller has the same ip, sp and fp and those
+ * words are unchanged, a new walk would give the same stack (unwind.c).
+ * Producer-private. */
+#define LT_MEMO_WAYS 8
+#define LT_MEMO_SLOTS 144 /* two per frame for 72 frames */
+struct lt_stack_memo {
+	uint64_t ip, rsp, rbp;
+	uint32_t stack_id;
+	int depth; /* lt__config.depth when it was made */
+	int nslots;
+	uint64_t slot[LT_MEMO_SLOTS];
+	uint64_t value[LT_MEMO_SLOTS];
+};
+
 typedef struct lt_ring_s {
 	/* Producer's cache line: tail plus the producer's private view of
 	 * head, refreshed only when the ring looks full. */
@@ -76,6 +91,7 @@ typedef struct lt_ring_s {
 	uint64_t enc_block; /* writer-private: block that enc_epoch is for */
 	uint64_t after_thread, after_free; /* writer-private: pending AFTER */
 
+	struct lt_stack_memo memo[LT_MEMO_WAYS]; /* producer-private */
 	lt_event_t slots[LT_RING_CAP];
 } lt_ring_t;
 

@@ -89,8 +89,14 @@ uint32_t lt__stack_intern(const uint64_t *frames, int depth) LT_HIDDEN;
 void lt__unwind_check_report(void) LT_HIDDEN;
 
 /* unwind.c: the CFI-cache stack walker. */
+struct lt_walk_origin {
+	uint64_t ip, rsp, rbp; /* the allocator's caller */
+	uint64_t lo; /* lowest stack address the walk may read */
+};
 int lt__unwind_init(void) LT_HIDDEN;
-int lt__unwind_fast(uint64_t *out, int max, uintptr_t stack_hi) LT_HIDDEN;
+int lt__unwind_origin(struct lt_walk_origin *o, uintptr_t stack_hi) LT_HIDDEN;
+int lt__unwind_fast(uint64_t *out, int max, uintptr_t stack_hi, const struct lt_walk_origin *o,
+		    uint64_t *slots, int *nslots) LT_HIDDEN;
 const uint64_t *lt__stack_frames(uint32_t id, uint32_t *depth) LT_HIDDEN;
 uint32_t lt__stack_count(void) LT_HIDDEN;
 uint64_t lt__stack_overflows(void) LT_HIDDEN;

@@ -238,6 +238,50 @@ uint32_t lt__stack_intern(const uint64_t *frames, int depth)
 	}
 }
 
+/* The fast walker behind a per-thread memo (ring.h, lt_stack_memo).
+ * Returns the stack id, or -1 when the walker gave up (use libunwind). */
+static int64_t fast_stack_id(int max, uint64_t *frames, int *nframes)
+{
+	lt_ring_t *ring = lt__tls.ring;
+	uintptr_t hi = stack_top();
+	struct lt_walk_origin o;
+	if (!ring || lt__unwind_origin(&o, hi))
+		return -1;
+	struct lt_stack_memo *m = &ring->memo[(o.ip ^ (o.rsp >> 4)) & (LT_MEMO_WAYS - 1)];
+	if (m->ip == o.ip && m->rsp == o.rsp && m->rbp == o.rbp && m->depth == max) {
+		int i = 0;
+		while (i < m->nslots && *(const uint64_t *)(uintptr_t)m->slot[i] == m->value[i])
+			i++;
+		if (i == m->nslots) {
+			*nframes = -1; /* frames not filled: the memo answered */
+			return m->stack_id;
+		}
+	}
+	uint64_t slots[LT_MEMO_SLOTS];
+	int nslots;
+	int lim = max < LT_MEMO_SLOTS / 2 ? max : LT_MEMO_SLOTS / 2;
+	int n = lt__unwind_fast(frames, max, hi, &o, slots, &nslots);
+	*nframes = n;
+	if (n < 0)
+		return -1;
+	uint32_t id = n ? lt__stack_intern(frames, n) : 0;
+	if (n <= lim) {
+		m->ip = o.ip;
+		m->rsp = o.rsp;
+		m->rbp = o.rbp;
+		m->depth = max;
+		m->stack_id = id;
+		m->nslots = nslots;
+		for (int i = 0; i < nslots; i++) {
+			m->slot[i] = slots[i];
+			/* Read again now: our callers' frames cannot change
+			 * while we run, so these are the values the walk saw. */
+			m->value[i] = *(const uint64_t *)(uintptr_t)slots[i];
+		}
+	}
+	return id;
+}
+
 uint32_t lt__stack_capture_id(void)
 {
 	int max = lt__config.depth;
@@ -245,15 +289,24 @@ uint32_t lt__stack_capture_id(void)
 		return 0;
 	uint64_t frames[LT_MAX_DEPTH + 8];
 	int n = -1;
-	if (lt__config.unwinder == LT_UNWIND_FP) {
+	if (lt__config.unwinder == LT_UNWIND_FAST || lt__config.unwinder == LT_UNWIND_CHECK) {
+		int64_t id = fast_stack_id(max, frames, &n);
+		if (LT_UNLIKELY(lt__config.unwinder == LT_UNWIND_CHECK)) {
+			if (id >= 0 && n < 0) { /* a memo hit: check its frames */
+				uint32_t depth = 0;
+				const uint64_t *f = id ? lt__stack_frames((uint32_t)id, &depth) : frames;
+				memcpy(frames, f, depth * 8);
+				n = (int)depth;
+			}
+			check_against_libunwind(frames, id >= 0 ? n : -1, max + 8);
+		}
+		if (id >= 0)
+			return (uint32_t)id;
+		n = unw_backtrace((void **)frames, max + 8);
+	} else if (lt__config.unwinder == LT_UNWIND_FP) {
 		n = fp_backtrace(frames, max + 8);
 	} else {
-		if (lt__config.unwinder != LT_UNWIND_LIBUNWIND)
-			n = lt__unwind_fast(frames, max + 8, stack_top());
-		if (LT_UNLIKELY(lt__config.unwinder == LT_UNWIND_CHECK))
-			check_against_libunwind(frames, n, max + 8);
-		if (n < 0)
-			n = unw_backtrace((void **)frames, max + 8);
+		n = unw_backtrace((void **)frames, max + 8);
 	}
 	/* Drop the shim's own frames (capture, record, the interposed
 	 * function): the first frame kept is the allocator's caller. */

@@ -522,38 +522,49 @@ static uint64_t recipe_for(uint64_t ip)
 }
 
 /*
- * Walks the stack of the calling thread. Returns the number of return
- * addresses stored in out, innermost first, starting with the first one
- * outside the shim (the allocator's caller); or -1 when some frame is
- * beyond it, and the caller then uses libunwind.
+ * lt__unwind_origin() finds where the walk starts: the allocator's caller
+ * (its return address, stack pointer and frame pointer). lt__unwind_fast()
+ * walks from there: it returns the number of return addresses stored in
+ * out, innermost first, or -1 when some frame is beyond it (the caller
+ * then uses libunwind). It also lists in slots the stack words it read
+ * (at most 2 per frame): the walk is a function of the origin and those
+ * words alone, which is what makes a cached result checkable.
  */
-__attribute__((noinline)) int lt__unwind_fast(uint64_t *out, int max, uintptr_t stack_hi)
+__attribute__((noinline)) int lt__unwind_origin(struct lt_walk_origin *o, uintptr_t stack_hi)
 {
-	uint64_t rsp, rbp, ip;
+	uint64_t rsp, rbp;
 	__asm__ volatile("movq %%rsp, %0\n\t"
 			 "movq %%rbp, %1"
 			 : "=r"(rsp), "=r"(rbp));
-	uint64_t lo = rsp;
+	o->lo = rsp;
 	/* The shim's own frames all keep frame pointers (it is built with
 	 * -fno-omit-frame-pointer): follow that chain to the first return
 	 * address outside the shim, the allocator's caller. Its stack
 	 * pointer is just above the last shim frame's return address. */
 	for (uint64_t fp = rbp;;) {
 		/* Bounds checks are written so that wild values cannot wrap. */
-		if (fp < lo || fp >= stack_hi || stack_hi - fp < 16 || (fp & 7))
+		if (fp < rsp || fp >= stack_hi || stack_hi - fp < 16 || (fp & 7))
 			return -1;
 		uint64_t saved = ((const uint64_t *)(uintptr_t)fp)[0];
 		uint64_t ra = ((const uint64_t *)(uintptr_t)fp)[1];
 		if (ra < lt__self_lo || ra >= lt__self_hi) {
-			rsp = fp + 16;
-			rbp = saved;
-			ip = ra;
-			break;
+			o->rsp = fp + 16;
+			o->rbp = saved;
+			o->ip = ra;
+			return 0;
 		}
 		if (saved <= fp)
 			return -1;
 		fp = saved;
 	}
+}
+
+int lt__unwind_fast(uint64_t *out, int max, uintptr_t stack_hi, const struct lt_walk_origin *o,
+		    uint64_t *slots, int *nslots)
+{
+	uint64_t rsp = o->rsp, rbp = o->rbp, ip = o->ip, lo = o->lo;
+	int ns = 0;
+	*nslots = 0;
 	if (max <= 0)
 		return 0;
 	int n = 0;
@@ -574,11 +585,13 @@ __attribute__((noinline)) int lt__unwind_fast(uint64_t *out, int max, uintptr_t 
 		    (ra_at & 7))
 			break; /* left the stack: the end, or an unusual frame */
 		uint64_t ra = *(const uint64_t *)(uintptr_t)ra_at;
+		slots[ns++] = ra_at;
 		if (recipe & R_RBP_SAVED) {
 			uint64_t at = cfa + (uint64_t)rbp_off;
 			if (at < lo || at >= stack_hi || stack_hi - at < 8 || (at & 7))
 				return -1;
 			rbp = *(const uint64_t *)(uintptr_t)at;
+			slots[ns++] = at;
 		}
 		if (ra < 4096)
 			break; /* the outermost frame's return address is 0 */
@@ -586,6 +599,7 @@ __attribute__((noinline)) int lt__unwind_fast(uint64_t *out, int max, uintptr_t 
 		rsp = cfa;
 		ip = ra;
 	}
+	*nslots = ns;
 	return n;
 }
 
@@ -596,11 +610,22 @@ int lt__unwind_init(void)
 	return 0;
 }
 
-int lt__unwind_fast(uint64_t *out, int max, uintptr_t stack_hi)
+int lt__unwind_origin(struct lt_walk_origin *o, uintptr_t stack_hi)
+{
+	(void)o;
+	(void)stack_hi;
+	return -1;
+}
+
+int lt__unwind_fast(uint64_t *out, int max, uintptr_t stack_hi, const struct lt_walk_origin *o,
+		    uint64_t *slots, int *nslots)
 {
 	(void)out;
 	(void)max;
 	(void)stack_hi;
+	(void)o;
+	(void)slots;
+	*nslots = 0;
 	return -1;
 }
 
