@@ -57,7 +57,7 @@ enum lt_ring_state {
  * read: while the allocator's caller has the same ip, sp and fp and those
  * words are unchanged, a new walk would give the same stack (unwind.c).
  * Producer-private. */
-#define LT_MEMO_WAYS 8
+#define LT_MEMO_WAYS 32
 #define LT_MEMO_SLOTS 144 /* two per frame for 72 frames */
 struct lt_stack_memo {
 	uint64_t ip, rsp, rbp;
