@@ -79,7 +79,6 @@ static uint64_t child_fork_seq; /* in a fork child: the seq of its fork */
 static uint64_t child_prefix; /* in a fork child: parent bytes it continues */
 static char parent_path[4096];
 static _Atomic int finished;
-extern _Atomic uint64_t lt__signal_markers;
 
 
 static void read_config(void)
@@ -98,7 +97,6 @@ static void read_config(void)
 		lt__config.unwinder = LT_UNWIND_LIBUNWIND;
 	else if (s && strcmp(s, "check") == 0)
 		lt__config.unwinder = LT_UNWIND_CHECK;
-	lt__config.fp_unwind = lt__config.unwinder == LT_UNWIND_FP;
 	s = getenv("LEAKTRACE_COMPRESS");
 	lt__config.zstd_level = 1;
 	if (s && *s) {

@@ -120,10 +120,4 @@ static inline void lt__ring_publish(lt_ring_t *r)
 	atomic_store_explicit(&r->tail, t + 1, memory_order_release);
 }
 
-/* Producer: events queued and not yet consumed (may overestimate). */
-static inline uint64_t lt__ring_fill(const lt_ring_t *r)
-{
-	return atomic_load_explicit(&r->tail, memory_order_relaxed) - r->head_cache;
-}
-
 #endif /* LT_RING_H */

@@ -36,7 +36,6 @@ extern _Atomic uint64_t lt__epoch LT_HIDDEN;
 
 struct lt_config_s {
 	int depth; /* frames per stack, 0 = no stacks */
-	int fp_unwind; /* LEAKTRACE_UNWIND=fp */
 	int unwinder; /* enum lt_unwinder */
 	int zstd_level; /* 0 = store raw blocks */
 	int snapshot_signal; /* 0 = none */
@@ -98,7 +97,6 @@ int lt__unwind_origin(struct lt_walk_origin *o, uintptr_t stack_hi) LT_HIDDEN;
 int lt__unwind_fast(uint64_t *out, int max, uintptr_t stack_hi, const struct lt_walk_origin *o,
 		    uint64_t *slots, int *nslots) LT_HIDDEN;
 const uint64_t *lt__stack_frames(uint32_t id, uint32_t *depth) LT_HIDDEN;
-uint32_t lt__stack_count(void) LT_HIDDEN;
 uint64_t lt__stack_overflows(void) LT_HIDDEN;
 
 /* modules.c: the module map. */
@@ -127,7 +125,7 @@ void lt__writer_resume(void) LT_HIDDEN;
 void lt__writer_stop(int end_kind, int status) LT_HIDDEN;
 void lt__writer_after_fork_child(void) LT_HIDDEN;
 const char *lt__writer_path(void) LT_HIDDEN;
-extern _Atomic uint32_t lt__writer_doorbell LT_HIDDEN;
+extern _Atomic uint64_t lt__signal_markers LT_HIDDEN; /* snapshot signals received */
 
 /* The registry of rings: a push-only linked list the writer walks. */
 extern _Atomic(lt_ring_t *) lt__rings LT_HIDDEN;

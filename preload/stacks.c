@@ -58,11 +58,6 @@ int lt__stacks_init(void)
 	return lt__unwind_init();
 }
 
-uint32_t lt__stack_count(void)
-{
-	return atomic_load_explicit(&next_id, memory_order_relaxed) - 1;
-}
-
 uint64_t lt__stack_overflows(void)
 {
 	return atomic_load_explicit(&overflows, memory_order_relaxed);

@@ -32,7 +32,7 @@
 #define BUSY_SLEEP_NS (250000u) /* sleep between busy passes */
 #define STACK_BITS (3u << 20) /* = LT_STACK_MAX_IDS in stacks.c */
 
-_Atomic uint32_t lt__writer_doorbell; /* 1 while the writer sleeps */
+static _Atomic uint32_t lt__writer_doorbell; /* 1 while the writer sleeps */
 _Atomic uint64_t lt__signal_markers; /* snapshot signals received */
 
 static int fd = -1;
@@ -946,7 +946,7 @@ static void write_process(int fork_child, const char *parent, uint64_t prefix, u
 		i += (ssize_t)n + 1;
 	}
 	uint64_t flags = (fork_child ? LT_PROC_FORK_CHILD : 0) |
-			 (lt__config.fp_unwind ? LT_PROC_FP_UNWIND : 0) |
+			 (lt__config.unwinder == LT_UNWIND_FP ? LT_PROC_FP_UNWIND : 0) |
 			 (lt__config.depth == 0 ? LT_PROC_NO_STACKS : 0);
 	p = lt_put_uv(p, flags);
 	p = put_str(p, parent ? parent : "", PATH_MAX);
