@@ -445,15 +445,10 @@ static int parse_diff_args(int argc, char **argv, struct diff *d, struct diff_ar
 			o->format = (enum diff_format)i;
 			break;
 		}
-		case 'n': {
-			char *end;
-			errno = 0;
-			unsigned long long n = strtoull(optarg, &end, 10);
-			if (errno || *end || end == optarg || optarg[0] == '-')
+		case 'n':
+			if (lt__parse_count(optarg, &d->top))
 				return lt__fail("--top wants a number, not '%s'", optarg);
-			d->top = n > SIZE_MAX ? SIZE_MAX : (size_t)n;
 			break;
-		}
 		case 'o':
 			o->output = optarg;
 			break;

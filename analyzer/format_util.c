@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Small text helpers shared by the report formats. */
+#include <errno.h>
+#include <stdlib.h>
 #include "format_util.h"
 
 #include <inttypes.h>
@@ -53,4 +55,15 @@ const char *lt__exit_kind_name(uint64_t kind)
 	default:
 		return "unknown";
 	}
+}
+
+int lt__parse_count(const char *arg, size_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(arg, &end, 10);
+	if (errno || *end || end == arg || arg[0] == '-')
+		return -1;
+	*out = n > SIZE_MAX ? SIZE_MAX : (size_t)n;
+	return 0;
 }

@@ -12,4 +12,8 @@ const char *lt__human_size(uint64_t bytes, char *buf, size_t len);
 const char *lt__thousands(uint64_t v, char *buf, size_t len);
 const char *lt__exit_kind_name(uint64_t kind);
 
+/* Parses a non-negative decimal count (a --top argument), saturating at
+ * SIZE_MAX. Returns 0, or -1 when arg is not such a number. */
+int lt__parse_count(const char *arg, size_t *out);
+
 #endif

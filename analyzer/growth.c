@@ -669,14 +669,10 @@ int lt__cmd_growth(int argc, char **argv)
 				return lt__fail("--min-bytes wants a size like 4KiB, not '%s'",
 				                optarg);
 			break;
-		case 'n': {
-			errno = 0;
-			unsigned long long n = strtoull(optarg, &end, 10);
-			if (errno || *end || end == optarg || optarg[0] == '-')
+		case 'n':
+			if (lt__parse_count(optarg, &top))
 				return lt__fail("--top wants a number, not '%s'", optarg);
-			top = n > SIZE_MAX ? SIZE_MAX : (size_t)n;
 			break;
-		}
 		case 'a':
 			all = true;
 			break;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "format_util.h"
 #include "analysis.h"
 #include "callsites.h"
 #include "commands.h"
@@ -115,15 +116,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return die("unknown metric '%s' (leaked, peak, allocated or count)",
 					   optarg);
 			break;
-		case 'n': {
-			char *end;
-			errno = 0;
-			unsigned long long n = strtoull(optarg, &end, 10);
-			if (errno || *end || end == optarg || optarg[0] == '-')
+		case 'n':
+			if (lt__parse_count(optarg, &o->top))
 				return die("--top wants a number, not '%s'", optarg);
-			o->top = n > SIZE_MAX ? SIZE_MAX : (size_t)n;
 			break;
-		}
 		case 'S':
 			o->sym.sysroot = optarg;
 			break;

@@ -139,12 +139,8 @@ static void stats_usage(FILE *out)
 /* Parses --top's argument. Returns 0 or prints an error and returns 2. */
 static int parse_top(const char *arg, size_t *top)
 {
-	char *end;
-	errno = 0;
-	unsigned long long n = strtoull(arg, &end, 10);
-	if (errno || *end || end == arg || arg[0] == '-')
+	if (lt__parse_count(arg, top))
 		return lt__fail("--top wants a number, not '%s'", arg);
-	*top = n > SIZE_MAX ? SIZE_MAX : (size_t)n;
 	return 0;
 }
 
