@@ -72,6 +72,20 @@ static _Atomic int init_phase;
 /* Thread indexes start at 1; 0 is the writer's own pseudo-thread. Relaxed:
  * only uniqueness matters. */
 static _Atomic uint32_t next_thread_index = 1;
+
+/* True once a second thread has recorded an event. Until then no AFTER
+ * record can be needed (it orders a free in one thread before a reuse in
+ * another), and the recent-frees table, a cache miss per event, is left
+ * alone. Relaxed: a thread that reads the old value for a moment after
+ * the second thread's first event misses at most a hint for a reuse in
+ * that same epoch, and the analyzer's causal rule orders the pair anyway:
+ * the new thread cannot allocate the address before it is freed. The
+ * hint is only needed when a third hand-over follows within the epoch,
+ * and by then the free before it was noted. */
+static inline int threads_share(void)
+{
+	return atomic_load_explicit(&next_thread_index, memory_order_relaxed) > 2;
+}
 static pthread_key_t ring_key;
 static int ring_key_ok;
 static _Atomic uint64_t fork_seq;
@@ -375,7 +389,7 @@ static inline void leave(void)
  * pushes an AFTER event naming that free. 0, or -1 when recording stopped. */
 static inline int push_after(lt_ring_t *r, uint64_t p)
 {
-	if (LT_UNLIKELY(!recent))
+	if (LT_UNLIKELY(!recent) || !threads_share())
 		return 0;
 	uint64_t mix = recent_mix(p);
 	struct recent_free *slot = recent_find(mix, p);
@@ -405,7 +419,7 @@ static inline int push_after(lt_ring_t *r, uint64_t p)
  * real free: that is what orders it before any reuse of p. */
 static inline void note_free(lt_ring_t *r, uint64_t p, uint64_t n, uint64_t epoch)
 {
-	if (LT_UNLIKELY(recent == NULL) || r->thread_index >= (1u << 24))
+	if (LT_UNLIKELY(recent == NULL) || r->thread_index >= (1u << 24) || !threads_share())
 		return;
 	uint64_t mix = recent_mix(p);
 	struct recent_free *set = recent_set(mix);

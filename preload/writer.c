@@ -46,8 +46,18 @@ static int io_failed;
  * the six columns of format.h; `raw` is the META column, where every
  * record other than ALLOC and FREE is written in canonical form. */
 #define COL_CAP (RAW_CAP + RAW_SLACK)
-static uint8_t *col[LT_COL_COUNT];
-static size_t col_len[LT_COL_COUNT];
+/* Two sets of columns: events go into one while the block in the other is
+ * compressed a slice at a time between drain passes. Compressing a whole
+ * block at once takes milliseconds, in which a busy thread fills its ring
+ * and has to wait. */
+struct colset {
+	uint8_t *col[LT_COL_COUNT];
+	size_t len[LT_COL_COUNT];
+};
+static struct colset sets[2];
+static int cur_set;
+static uint8_t **col = sets[0].col; /* the set being filled */
+static size_t *col_len = sets[0].len;
 #define raw col[LT_COL_META]
 #define raw_len col_len[LT_COL_META]
 static lt_model_t model; /* the heap model of columnar blocks */
@@ -167,53 +177,48 @@ static inline void put_col_uv(int c, uint64_t v)
 	col_len[c] = (size_t)(lt_put_uv(col[c] + col_len[c], v) - col[c]);
 }
 
-/* Compresses the columns into one zstd frame (or stores them) and writes
- * the block. */
-static void flush_block(void)
+/* The block being compressed, from the set that is not being filled. Its
+ * input is the column lengths (`head`), then each column in order. */
+#define SLICE_BYTES (128u << 10) /* input compressed per slice */
+static struct {
+	int active;
+	struct colset *set;
+	uint8_t head[LT_COL_COUNT * LT_UV_MAX];
+	size_t head_len, raw_total;
+	int part; /* -1: head, 0..LT_COL_COUNT-1: a column, LT_COL_COUNT: end */
+	size_t pos; /* within the part */
+	ZSTD_outBuffer ob;
+	int failed; /* zstd said no: the block is stored instead */
+} pend;
+
+static void pend_part(int part, const uint8_t **src, size_t *len)
 {
-	if (col_len[LT_COL_OPS] == 0 && raw_len == 0)
-		return;
-	uint8_t head[LT_COL_COUNT * LT_UV_MAX], *h = head;
-	size_t total = 0;
-	for (int c = 0; c < LT_COL_COUNT; c++) {
-		h = lt_put_uv(h, col_len[c]);
-		total += col_len[c];
-	}
-	size_t head_len = (size_t)(h - head);
-	size_t raw_total = head_len + total;
+	*src = part < 0 ? pend.head : pend.set->col[part];
+	*len = part < 0 ? pend.head_len : pend.set->len[part];
+}
+
+/* Writes the pending block out, compressed if zstd did well, else as
+ * stored columns, and frees its set. */
+static void pend_write(void)
+{
 	uint8_t *out = zbuf + LT_BLOCK_HEADER_LEN;
-	size_t out_cap = zbuf_cap - LT_BLOCK_HEADER_LEN;
 	size_t stored = 0;
 	uint8_t codec = LT_CODEC_COLUMNS;
-	if (zctx) {
-		ZSTD_outBuffer ob = {out, out_cap, 0};
-		ZSTD_CCtx_reset(zctx, ZSTD_reset_session_only);
-		ZSTD_CCtx_setPledgedSrcSize(zctx, raw_total);
-		ZSTD_inBuffer ib = {head, head_len, 0};
-		size_t rc = ZSTD_compressStream2(zctx, &ob, &ib, ZSTD_e_continue);
-		for (int c = 0; c < LT_COL_COUNT && !ZSTD_isError(rc); c++) {
-			ZSTD_inBuffer cb = {col[c], col_len[c], 0};
-			ZSTD_EndDirective end = c == LT_COL_COUNT - 1 ? ZSTD_e_end : ZSTD_e_continue;
-			do
-				rc = ZSTD_compressStream2(zctx, &ob, &cb, end);
-			while (!ZSTD_isError(rc) && (cb.pos < cb.size || (end == ZSTD_e_end && rc != 0)));
-		}
-		if (!ZSTD_isError(rc) && ob.pos < raw_total) {
-			stored = ob.pos;
-			codec = LT_CODEC_ZSTD_COLUMNS;
-		}
-	}
-	if (codec == LT_CODEC_COLUMNS) {
-		memcpy(out, head, head_len);
-		stored = head_len;
-		for (int c = 0; c < LT_COL_COUNT; c++) {
-			memcpy(out + stored, col[c], col_len[c]);
-			stored += col_len[c];
+	if (zctx && !pend.failed && pend.ob.pos < pend.raw_total) {
+		stored = pend.ob.pos;
+		codec = LT_CODEC_ZSTD_COLUMNS;
+	} else {
+		for (int part = -1; part < LT_COL_COUNT; part++) {
+			const uint8_t *src;
+			size_t len;
+			pend_part(part, &src, &len);
+			memcpy(out + stored, src, len);
+			stored += len;
 		}
 	}
 	lt_put_u32le(zbuf, LT_BLOCK_MAGIC);
 	lt_put_u32le(zbuf + 4, (uint32_t)stored);
-	lt_put_u32le(zbuf + 8, (uint32_t)raw_total);
+	lt_put_u32le(zbuf + 8, (uint32_t)pend.raw_total);
 	zbuf[12] = codec;
 	zbuf[13] = zbuf[14] = zbuf[15] = 0;
 	lt_put_u32le(zbuf + 16, lt_checksum(out, stored));
@@ -224,6 +229,82 @@ static void flush_block(void)
 		else
 			bytes_written += LT_BLOCK_HEADER_LEN + stored;
 	}
+	for (int c = 0; c < LT_COL_COUNT; c++)
+		pend.set->len[c] = 0;
+	pend.active = 0;
+}
+
+/* Compresses up to `budget` more input bytes of the pending block, and
+ * writes the block once it is all in. SIZE_MAX finishes it. */
+static void compress_step(size_t budget)
+{
+	while (pend.active && budget > 0) {
+		if (!zctx || pend.failed) {
+			pend_write();
+			return;
+		}
+		if (pend.part == LT_COL_COUNT) {
+			ZSTD_inBuffer none = {NULL, 0, 0};
+			size_t rc;
+			do
+				rc = ZSTD_compressStream2(zctx, &pend.ob, &none, ZSTD_e_end);
+			while (!ZSTD_isError(rc) && rc != 0 && pend.ob.pos < pend.ob.size);
+			pend.failed = ZSTD_isError(rc) || rc != 0;
+			pend_write();
+			return;
+		}
+		const uint8_t *src;
+		size_t len;
+		pend_part(pend.part, &src, &len);
+		size_t n = len - pend.pos < budget ? len - pend.pos : budget;
+		ZSTD_inBuffer ib = {src + pend.pos, n, 0};
+		while (ib.pos < ib.size && !pend.failed) {
+			size_t rc = ZSTD_compressStream2(zctx, &pend.ob, &ib, ZSTD_e_continue);
+			pend.failed = ZSTD_isError(rc) || pend.ob.pos == pend.ob.size;
+		}
+		pend.pos += n;
+		budget -= n;
+		if (pend.pos == len) {
+			pend.part++;
+			pend.pos = 0;
+		}
+	}
+}
+
+static void compress_finish(void)
+{
+	compress_step(SIZE_MAX);
+}
+
+/* Ends the block being filled: it becomes the pending block (the one
+ * before it is finished first, which only waits when a whole block filled
+ * faster than one compresses), and events go on into the other set. */
+static void flush_block(void)
+{
+	if (col_len[LT_COL_OPS] == 0 && raw_len == 0)
+		return;
+	compress_finish();
+	pend.set = &sets[cur_set];
+	cur_set ^= 1;
+	col = sets[cur_set].col;
+	col_len = sets[cur_set].len;
+	uint8_t *h = pend.head;
+	size_t total = 0;
+	for (int c = 0; c < LT_COL_COUNT; c++) {
+		h = lt_put_uv(h, pend.set->len[c]);
+		total += pend.set->len[c];
+	}
+	pend.head_len = (size_t)(h - pend.head);
+	pend.raw_total = pend.head_len + total;
+	pend.part = -1;
+	pend.pos = 0;
+	pend.failed = 0;
+	pend.ob = (ZSTD_outBuffer){zbuf + LT_BLOCK_HEADER_LEN, zbuf_cap - LT_BLOCK_HEADER_LEN, 0};
+	if (zctx) {
+		ZSTD_CCtx_reset(zctx, ZSTD_reset_session_only);
+		ZSTD_CCtx_setPledgedSrcSize(zctx, pend.raw_total);
+	}
+	pend.active = 1;
 	block_reset();
 }
 
@@ -470,14 +551,22 @@ static void write_thread_end(lt_ring_t *r)
 	meta_end(s, p);
 }
 
+#define MODEL_PREFETCH 8 /* events between a prefetch and its use */
+
 /* Drains ring r up to r->snap_tail. Returns the number of events. */
 static uint64_t drain_ring(lt_ring_t *r)
 {
 	/* Relaxed: only the consumer (us) writes head. */
 	uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
 	uint64_t t = r->snap_tail;
-	for (uint64_t i = h; i != t; i++)
+	for (uint64_t i = h; i != t; i++) {
+		/* The model's table is larger than the cache: ask for the
+		 * entry of an event a few places ahead while this one is
+		 * encoded. */
+		if (model_ok && t - i > MODEL_PREFETCH)
+			lt_model_prefetch(&model, r->slots[(i + MODEL_PREFETCH) & (LT_RING_CAP - 1)].addr);
 		encode_event(r, &r->slots[i & (LT_RING_CAP - 1)]);
+	}
 	/* Release pairs with the producer's acquire of head: we are done
 	 * reading these slots before the producer may reuse them. */
 	if (t != h)
@@ -609,6 +698,7 @@ static void serve_request(void)
 	if (req.end_kind >= 0)
 		write_end(req.end_kind, req.status);
 	flush_block();
+	compress_finish();
 	req.file_size = LT_FILE_HEADER_LEN + bytes_written;
 }
 
@@ -634,6 +724,10 @@ static uint64_t work_once(void)
 	}
 	uint64_t n = drain_pass();
 	write_signal_markers();
+	/* A slice of the pending block after each pass: a pass is short,
+	 * so the rings are looked at again soon (writer_main finishes the
+	 * block before a long sleep). */
+	compress_step(SLICE_BYTES);
 	if (now - last_rss >= RSS_NS) {
 		write_rss(now);
 		last_rss = now;
@@ -645,6 +739,34 @@ static uint64_t work_once(void)
 		last_flush = now;
 	}
 	return n;
+}
+
+/* Waits up to SPIN_NS for the rings to hold SPIN_EVENTS unread events,
+ * yielding the CPU in between. A writer that sleeps while a thread is busy
+ * wakes too late (a futex wake-up takes 100 us and more on some virtual
+ * machines, while a busy thread fills its ring in a few hundred), so after
+ * a pass that found work it keeps looking for a while. On a machine with
+ * a core to spare, sched_yield returns at once; on a single core it hands
+ * the CPU to the program. Returns 1 when there is work. */
+#define SPIN_NS 200000u
+#define SPIN_EVENTS 256u
+static int spin_for_work(void)
+{
+	uint64_t start = lt__sys_now_ns();
+	do {
+		sched_yield();
+		uint64_t pending = 0;
+		/* Acquire pairs with the release CAS linking new rings. */
+		for (lt_ring_t *r = atomic_load_explicit(&lt__rings, memory_order_acquire); r;
+		     r = r->next)
+			/* Relaxed: only a count; drain_pass acquires the tail
+			 * it drains up to. */
+			pending += atomic_load_explicit(&r->tail, memory_order_relaxed) -
+				   atomic_load_explicit(&r->head, memory_order_relaxed);
+		if (pending >= SPIN_EVENTS)
+			return 1;
+	} while (lt__sys_now_ns() - start < SPIN_NS);
+	return 0;
 }
 
 static void *writer_main(void *arg)
@@ -676,7 +798,11 @@ static void *writer_main(void *arg)
 		}
 		uint64_t n = work_once();
 		idle = n ? 0 : idle + 1;
+		if (n > 0 && n < 256 && spin_for_work())
+			continue;
 		if (n < 256) {
+			if (idle > 64)
+				compress_finish();
 			/* Seq_cst store then the producers' load: a producer
 			 * that misses the flag still gets served within the
 			 * sleep timeout. */
@@ -958,9 +1084,10 @@ static void write_process(int fork_child, const char *parent, uint64_t prefix, u
 int lt__writer_open(int fork_child, const char *parent, uint64_t prefix, uint64_t seq)
 {
 	if (!raw) {
-		for (int c = 0; c < LT_COL_COUNT; c++)
-			if (!(col[c] = lt__sys_map(COL_CAP)))
-				return -ENOMEM;
+		for (int k = 0; k < 2; k++)
+			for (int c = 0; c < LT_COL_COUNT; c++)
+				if (!(sets[k].col[c] = lt__sys_map(COL_CAP)))
+					return -ENOMEM;
 		zbuf_cap = ZSTD_compressBound(LT_COL_COUNT * COL_CAP) + LT_BLOCK_HEADER_LEN +
 			   LT_COL_COUNT * LT_UV_MAX;
 		zbuf = lt__sys_map(zbuf_cap);
@@ -994,5 +1121,6 @@ int lt__writer_open(int fork_child, const char *parent, uint64_t prefix, uint64_
 	/* PROCESS gets a block of its own: a reader looks at it before it
 	 * knows where the heap model starts (format.h, columnar blocks). */
 	flush_block();
+	compress_finish();
 	return 0;
 }

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #define LT_MODEL_BINS 4096 /* size classes: glibc chunk sizes / 16 */
-#define LT_MODEL_MRU 16 /* recently freed addresses kept per class */
+#define LT_MODEL_MRU 16 /* recently freed addresses kept per class (a power of two) */
 #define LT_MODEL_MAX_LIVE (1u << 16) /* blocks modelled (a table that stays in cache); more fall back to addresses */
 #define LT_MODEL_MIN_CAP (1u << 12)
 
@@ -36,8 +36,11 @@ typedef struct lt_model_s {
 	uint32_t nfree;
 	uint32_t next_slot;
 	/* Per size class, the last LT_MODEL_MRU freed addresses, newest
-	 * first; an address handed out again leaves its list. */
+	 * first; an address handed out again leaves its list. Each list is a
+	 * ring: its k-th newest entry is mru[bin][(mru_head[bin] + k) %
+	 * LT_MODEL_MRU], so a push moves nothing. */
 	uint64_t mru[LT_MODEL_BINS][LT_MODEL_MRU];
+	uint8_t mru_head[LT_MODEL_BINS];
 	lt_model_alloc_fn alloc;
 	lt_model_release_fn release;
 } lt_model_t;
@@ -143,9 +146,29 @@ static inline int lt_model_grow(lt_model_t *m)
 
 static inline void lt_model_mru_push(lt_model_t *m, uint64_t addr, uint32_t bin)
 {
+	/* The oldest entry sits just before the head: it is overwritten. */
+	uint8_t h = (uint8_t)((m->mru_head[bin] - 1u) & (LT_MODEL_MRU - 1));
+	m->mru[bin][h] = addr;
+	m->mru_head[bin] = h;
+}
+
+/* Takes the k-th newest entry out of bin's list: the k newer ones move
+ * one place older, and the list ends with an empty entry. */
+static inline void lt_model_mru_take(lt_model_t *m, uint32_t bin, unsigned k)
+{
 	uint64_t *r = m->mru[bin];
-	memmove(r + 1, r, sizeof *r * (LT_MODEL_MRU - 1));
-	r[0] = addr;
+	unsigned h = m->mru_head[bin];
+	for (unsigned j = k; j > 0; j--)
+		r[(h + j) & (LT_MODEL_MRU - 1)] = r[(h + j - 1) & (LT_MODEL_MRU - 1)];
+	r[h] = 0; /* the slot of the new oldest entry */
+	m->mru_head[bin] = (uint8_t)((h + 1) & (LT_MODEL_MRU - 1));
+}
+
+/* Asks the cache for what lt_model_free/lt_model_alloc of addr will read,
+ * a few events ahead of them (the table does not fit in cache). */
+static inline void lt_model_prefetch(const lt_model_t *m, uint64_t addr)
+{
+	__builtin_prefetch(&m->table[lt_model_hash(addr, m->cap)]);
 }
 
 /* A free of addr. Returns 1 and the block's slot when the model knows the
@@ -174,7 +197,10 @@ static inline uint64_t lt_model_slot_addr(const lt_model_t *m, uint64_t slot)
 /* The k-th most recently freed address of size's class (0 = none). */
 static inline uint64_t lt_model_predicted(const lt_model_t *m, uint64_t size, unsigned k)
 {
-	return k < LT_MODEL_MRU ? m->mru[lt_model_bin(size)][k] : 0;
+	if (k >= LT_MODEL_MRU)
+		return 0;
+	uint32_t bin = lt_model_bin(size);
+	return m->mru[bin][(m->mru_head[bin] + k) & (LT_MODEL_MRU - 1)];
 }
 
 /* An allocation of size bytes at addr. Returns k when addr was the k-th
@@ -188,12 +214,12 @@ static inline int lt_model_alloc(lt_model_t *m, uint64_t addr, uint64_t size)
 		return -1;
 	int hit = -1;
 	uint32_t bin = lt_model_bin(size);
-	uint64_t *r = m->mru[bin];
-	for (int k = 0; k < LT_MODEL_MRU; k++) {
-		if (r[k] == addr) {
-			hit = k;
-			memmove(r + k, r + k + 1, sizeof *r * (size_t)(LT_MODEL_MRU - 1 - k));
-			r[LT_MODEL_MRU - 1] = 0;
+	const uint64_t *r = m->mru[bin];
+	unsigned h = m->mru_head[bin];
+	for (unsigned k = 0; k < LT_MODEL_MRU; k++) {
+		if (r[(h + k) & (LT_MODEL_MRU - 1)] == addr) {
+			hit = (int)k;
+			lt_model_mru_take(m, bin, k);
 			break;
 		}
 	}

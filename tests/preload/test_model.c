@@ -5,6 +5,7 @@
  * the same predictions. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "leaktrace/model.h"
 
@@ -92,5 +93,67 @@ Test(model, predicts_the_most_recent_free_of_a_class)
 	/* Re-allocating a live address (its free not seen yet) replaces it. */
 	cr_assert_eq(lt_model_alloc(&m, 0x3000, 100), -1);
 	cr_assert_eq(m.live, 3);
+	lt_model_destroy(&m);
+}
+
+/* The recently-freed lists are rings; what they say must be exactly what
+ * plain arrays shifted on every change say (the format depends on it:
+ * "hit k" in a trace names the k-th entry), also when one address sits in
+ * several lists (allocated again under another size class). */
+struct ref_lists {
+	uint64_t e[LT_MODEL_BINS][LT_MODEL_MRU];
+};
+
+static void ref_push(struct ref_lists *r, uint32_t bin, uint64_t addr)
+{
+	memmove(&r->e[bin][1], &r->e[bin][0], sizeof(uint64_t) * (LT_MODEL_MRU - 1));
+	r->e[bin][0] = addr;
+}
+
+static int ref_take(struct ref_lists *r, uint32_t bin, uint64_t addr)
+{
+	for (int k = 0; k < LT_MODEL_MRU; k++) {
+		if (r->e[bin][k] == addr) {
+			memmove(&r->e[bin][k], &r->e[bin][k + 1],
+				sizeof(uint64_t) * (size_t)(LT_MODEL_MRU - 1 - k));
+			r->e[bin][LT_MODEL_MRU - 1] = 0;
+			return k;
+		}
+	}
+	return -1;
+}
+
+Test(model, recent_lists_match_shifted_arrays)
+{
+	static lt_model_t m;
+	static struct ref_lists ref;
+	static uint64_t live_size[64]; /* few addresses: lists fill and wrap */
+	cr_assert_eq(lt_model_init(&m, zalloc, zfree), 0);
+	for (int step = 0; step < 200000; step++) {
+		uint64_t r = next_random();
+		uint32_t i = (uint32_t)(r % 64);
+		uint64_t addr = 0x10000 + (uint64_t)i * 0x40;
+		/* Three sizes in two classes: 24 and 20 share one. */
+		static const uint64_t sizes[] = {24, 20, 40};
+		uint64_t size = sizes[(r >> 20) % 3];
+		uint32_t slot;
+		if (live_size[i] && (r >> 40) % 8 != 0) {
+			cr_assert_eq(lt_model_free(&m, addr, &slot), 1);
+			ref_push(&ref, lt_model_bin(live_size[i]), addr);
+			live_size[i] = 0;
+		} else {
+			/* Sometimes over a live block: the model looks the
+			 * address up, then replaces the block (as a free). */
+			int want = ref_take(&ref, lt_model_bin(size), addr);
+			if (live_size[i])
+				ref_push(&ref, lt_model_bin(live_size[i]), addr);
+			cr_assert_eq(lt_model_alloc(&m, addr, size), want, "step %d", step);
+			live_size[i] = size;
+		}
+		for (uint32_t b = lt_model_bin(20); b <= lt_model_bin(40); b++)
+			for (unsigned k = 0; k < LT_MODEL_MRU; k++)
+				cr_assert_eq(m.mru[b][(m.mru_head[b] + k) % LT_MODEL_MRU],
+					     ref.e[b][k], "step %d bin %u k %u", step, b, k);
+	}
 	lt_model_destroy(&m);
 }
