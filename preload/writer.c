@@ -587,9 +587,13 @@ static void retire(lt_ring_t *r)
 	atomic_store_explicit(&r->state, LT_RING_FREE, memory_order_release);
 }
 
+static unsigned busy_rings; /* rings that had events in the last pass */
+static unsigned cpus; /* the writer may run on, read when it starts */
+
 /* One pass over all rings. Returns the number of events drained. */
 static uint64_t drain_pass(void)
 {
+	busy_rings = 0;
 	/* Acquire pairs with the release CAS linking new rings. */
 	lt_ring_t *first = atomic_load_explicit(&lt__rings, memory_order_acquire);
 	/* Read every tail first, then take the module map: a stack in an
@@ -609,6 +613,7 @@ static uint64_t drain_pass(void)
 			continue;
 		uint64_t n = drain_ring(r);
 		total += n;
+		busy_rings += n > 0;
 		r->idle_passes = n ? 0 : r->idle_passes + 1;
 		if (st == LT_RING_DEAD) {
 			retire(r);
@@ -749,6 +754,10 @@ static uint64_t work_once(void)
  * a core to spare, sched_yield returns at once; on a single core it hands
  * the CPU to the program. Returns 1 when there is work. */
 #define SPIN_NS 200000u
+/* Only while the busy threads leave a CPU free: when they are as many as
+ * the CPUs, polling would take time from them, and a sleeping writer is
+ * woken soon enough by a full ring (the rings of several threads fill in
+ * turn). */
 #define SPIN_EVENTS 256u
 static int spin_for_work(void)
 {
@@ -772,6 +781,8 @@ static int spin_for_work(void)
 static void *writer_main(void *arg)
 {
 	(void)arg;
+	cpu_set_t set;
+	cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? (unsigned)CPU_COUNT(&set) : 1;
 	lt__tls.busy = 1; /* nothing this thread does is recorded */
 	prctl(PR_SET_NAME, "leaktrace", 0, 0, 0);
 	uint32_t served = atomic_load_explicit(&ctl_ack, memory_order_relaxed);
@@ -798,7 +809,7 @@ static void *writer_main(void *arg)
 		}
 		uint64_t n = work_once();
 		idle = n ? 0 : idle + 1;
-		if (n > 0 && n < 256 && spin_for_work())
+		if (n > 0 && n < 256 && busy_rings < cpus && spin_for_work())
 			continue;
 		if (n < 256) {
 			if (idle > 64)
