@@ -23,9 +23,13 @@ typedef void (*lt_model_release_fn)(void *p, size_t bytes);
 
 struct lt_model_entry {
 	uint64_t addr; /* 0 = empty */
-	uint32_t slot;
-	uint32_t bin; /* lt_model_bin() of the block's size */
+	uint32_t home; /* lt_model_hash(addr, cap): kept, not recomputed */
+	uint16_t slot; /* < LT_MODEL_MAX_LIVE */
+	uint16_t bin; /* lt_model_bin() of the block's size */
 };
+
+_Static_assert(LT_MODEL_MAX_LIVE <= 65536 && LT_MODEL_BINS <= 65536,
+	       "slots and bins are 16-bit in a table entry");
 
 typedef struct lt_model_s {
 	struct lt_model_entry *table; /* open addressing, linear probing */
@@ -112,9 +116,8 @@ static inline void lt_model_erase(lt_model_t *m, struct lt_model_entry *e)
 		struct lt_model_entry *n = &m->table[j];
 		if (n->addr == 0)
 			break;
-		uint32_t home = lt_model_hash(n->addr, m->cap);
 		/* n may move to i when its home is not in (i, j]. */
-		if (((j - home) & mask) >= ((j - i) & mask)) {
+		if (((j - n->home) & mask) >= ((j - i) & mask)) {
 			m->table[i] = *n;
 			i = j;
 		}
@@ -133,9 +136,11 @@ static inline int lt_model_grow(lt_model_t *m)
 		if (!m->table[i].addr)
 			continue;
 		uint32_t j = lt_model_hash(m->table[i].addr, cap);
+		uint32_t home = j;
 		while (t[j].addr)
 			j = (j + 1) & (cap - 1);
 		t[j] = m->table[i];
+		t[j].home = home;
 	}
 	if (m->release)
 		m->release(m->table, sizeof *m->table * m->cap);
@@ -223,20 +228,32 @@ static inline int lt_model_alloc(lt_model_t *m, uint64_t addr, uint64_t size)
 			break;
 		}
 	}
-	uint32_t old;
-	if (lt_model_find(m, addr))
+	/* One probe finds the address or the empty entry it would go in. */
+	uint32_t home = lt_model_hash(addr, m->cap), i = home;
+	while (m->table[i].addr && m->table[i].addr != addr)
+		i = (i + 1) & (m->cap - 1);
+	if (m->table[i].addr) {
+		uint32_t old; /* rare: replaced, and the probe is done again */
 		lt_model_free(m, addr, &old);
+		i = UINT32_MAX;
+	}
 	if (m->live >= LT_MODEL_MAX_LIVE)
 		return hit;
-	if (m->live + 1 > m->cap / 2 && lt_model_grow(m))
-		return hit;
+	if (m->live + 1 > m->cap / 2) {
+		if (lt_model_grow(m))
+			return hit;
+		i = UINT32_MAX;
+	}
+	if (i == UINT32_MAX) {
+		home = lt_model_hash(addr, m->cap);
+		for (i = home; m->table[i].addr; i = (i + 1) & (m->cap - 1))
+			;
+	}
 	uint32_t slot = m->nfree ? m->free_slots[--m->nfree] : m->next_slot++;
-	uint32_t i = lt_model_hash(addr, m->cap);
-	while (m->table[i].addr)
-		i = (i + 1) & (m->cap - 1);
 	m->table[i].addr = addr;
-	m->table[i].bin = bin;
-	m->table[i].slot = slot;
+	m->table[i].home = home;
+	m->table[i].bin = (uint16_t)bin;
+	m->table[i].slot = (uint16_t)slot;
 	m->slot_addr[slot] = addr;
 	m->live++;
 	return hit;
