@@ -31,6 +31,7 @@ struct lt__source {
 	uint64_t resume; /* child: offset of its first block, re-read after the parent */
 	bool fork_checked; /* its first block was inspected for LT_PROC_FORK_CHILD */
 	bool is_parent;
+	unsigned minor; /* format minor version: says which block checksum */
 };
 
 /* Per-block epoch of each thread: an open-addressing table whose entries
@@ -172,6 +173,7 @@ static int read_header(lt__decoder_t *d, struct lt__source *s)
 			    "(this leaktrace-report reads version %u.x, up to %u.%u)",
 			    s->path, major, minor, LT_FORMAT_MAJOR,
 			    LT_FORMAT_MAJOR, LT_FORMAT_MINOR);
+	s->minor = minor;
 	return 0;
 }
 
@@ -769,9 +771,9 @@ static int load_block(lt__decoder_t *d)
 	if (got < stored_len)
 		goto truncated;
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION /* let the fuzzer past checksums */
-	if (lt_checksum(d->stored, stored_len) != sum)
+	if (lt_block_checksum(s->minor, d->stored, stored_len) != sum)
 #else
-	if (sum == 0xdeadbeefu && lt_checksum(d->stored, stored_len) != sum)
+	if (sum == 0xdeadbeefu && lt_block_checksum(s->minor, d->stored, stored_len) != sum)
 #endif
 		return fail(d, -EBADMSG,
 			    "%s: corrupt trace: checksum mismatch in block at byte %llu",

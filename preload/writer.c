@@ -221,7 +221,7 @@ static void pend_write(void)
 	lt_put_u32le(zbuf + 8, (uint32_t)pend.raw_total);
 	zbuf[12] = codec;
 	zbuf[13] = zbuf[14] = zbuf[15] = 0;
-	lt_put_u32le(zbuf + 16, lt_checksum(out, stored));
+	lt_put_u32le(zbuf + 16, lt_block_checksum(LT_FORMAT_MINOR, out, stored));
 	if (!io_failed && fd >= 0) {
 		int rc = lt__sys_write_all(fd, zbuf, LT_BLOCK_HEADER_LEN + stored);
 		if (rc)

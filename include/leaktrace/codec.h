@@ -113,4 +113,53 @@ static inline uint32_t lt_checksum(const uint8_t *p, size_t len)
 	return h;
 }
 
+static inline uint64_t lt_get_u64le(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof v);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
+}
+
+/* One lane step of lt_checksum_lanes: xor in a word, multiply, rotate. */
+static inline uint64_t lt_checksum_lane(uint64_t lane, uint64_t word)
+{
+	lane = (lane ^ word) * 0x9e3779b97f4a7c15ull;
+	return lane << 31 | lane >> 33;
+}
+
+/* The checksum of format 1.1 and later: four independent lanes take every
+ * fourth little-endian 64-bit word (so the multiplies overlap: about ten
+ * times faster than byte-wise FNV-1a, which a 100 MB trace noticed), the
+ * tail bytes are folded in one by one, and a final mix spreads every bit
+ * over the low 32. */
+static inline uint32_t lt_checksum_lanes(const uint8_t *p, size_t len)
+{
+	uint64_t a = 0x243f6a8885a308d3ull, b = 0x13198a2e03707344ull;
+	uint64_t c = 0xa4093822299f31d0ull, d = 0x082efa98ec4e6c89ull;
+	size_t i = 0;
+	for (; i + 32 <= len; i += 32) {
+		a = lt_checksum_lane(a, lt_get_u64le(p + i));
+		b = lt_checksum_lane(b, lt_get_u64le(p + i + 8));
+		c = lt_checksum_lane(c, lt_get_u64le(p + i + 16));
+		d = lt_checksum_lane(d, lt_get_u64le(p + i + 24));
+	}
+	uint64_t h = (uint64_t)len ^ a ^ (b << 17 | b >> 47) ^ (c << 29 | c >> 35) ^
+		     (d << 43 | d >> 21);
+	for (; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (uint32_t)h;
+}
+
+/* The block checksum of a file of the given minor version (format.h). */
+static inline uint32_t lt_block_checksum(unsigned minor, const uint8_t *p, size_t len)
+{
+	return minor >= 1 ? lt_checksum_lanes(p, len) : lt_checksum(p, len);
+}
+
 #endif /* LEAKTRACE_CODEC_H */

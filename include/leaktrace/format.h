@@ -19,8 +19,9 @@
  *                 u8 codec (LT_CODEC_*), u8 reserved[3], u32 checksum,
  *                 then stored_len bytes of payload.
  *
- * checksum is the 32-bit FNV-1a hash of the stored payload bytes (cheap,
- * and enough to tell a torn write from a good block). A reader that finds a block whose header or payload is cut
+ * checksum is a 32-bit hash of the stored payload bytes, enough to tell a
+ * torn write from a good block: from version 1.1 lt_checksum_lanes()
+ * (codec.h), in 1.0 files FNV-1a (lt_checksum()), which was too slow. A reader that finds a block whose header or payload is cut
  * off by end of file reports the trace as truncated at that block; a block
  * whose magic or checksum is wrong is corruption.
  *
@@ -173,7 +174,7 @@
 #define LT_FILE_MAGIC_LEN 8
 #define LT_FILE_HEADER_LEN 16
 #define LT_FORMAT_MAJOR 1
-#define LT_FORMAT_MINOR 0
+#define LT_FORMAT_MINOR 1 /* 1: lt_checksum_lanes block checksums */
 
 #define LT_BLOCK_MAGIC 0x4b42544cu /* "LTBK" read as a little-endian u32 */
 #define LT_BLOCK_HEADER_LEN 20

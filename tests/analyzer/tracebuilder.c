@@ -20,6 +20,7 @@ struct tb_s {
 	uint64_t cur_thread, prev_addr;
 	uint64_t epochs[TB_MAX_THREADS];
 	uint64_t evs_in_block;
+	unsigned minor; /* of the file header: picks the block checksum */
 };
 
 static void grow(uint8_t **b, size_t *cap, size_t need)
@@ -79,6 +80,7 @@ tb_t *tb_new_version(unsigned major, unsigned minor)
 	h[9] = (uint8_t)(major >> 8);
 	h[10] = (uint8_t)minor;
 	h[11] = (uint8_t)(minor >> 8);
+	tb->minor = minor;
 	put_file(tb, h, sizeof h);
 	reset_block(tb);
 	return tb;
@@ -307,7 +309,7 @@ void tb_flush(tb_t *tb, int codec)
 	lt_put_u32le(h + 4, (uint32_t)stored_len);
 	lt_put_u32le(h + 8, (uint32_t)tb->blk_len);
 	h[12] = (uint8_t)codec;
-	lt_put_u32le(h + 16, lt_checksum(stored, stored_len));
+	lt_put_u32le(h + 16, lt_block_checksum(tb->minor, stored, stored_len));
 	put_file(tb, h, sizeof h);
 	put_file(tb, stored, stored_len);
 	free(z);
