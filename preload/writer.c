@@ -786,7 +786,7 @@ static void *writer_main(void *arg)
 	lt__tls.busy = 1; /* nothing this thread does is recorded */
 	prctl(PR_SET_NAME, "leaktrace", 0, 0, 0);
 	uint32_t served = atomic_load_explicit(&ctl_ack, memory_order_relaxed);
-	uint64_t idle = 0;
+	uint64_t idle = 0, last_pass = lt__sys_now_ns();
 	for (;;) {
 		/* Acquire pairs with the requester's release of ctl_req. */
 		uint32_t want = atomic_load_explicit(&ctl_req, memory_order_acquire);
@@ -807,9 +807,15 @@ static void *writer_main(void *arg)
 			last_flush = lt__sys_now_ns();
 			continue;
 		}
+		uint64_t start = lt__sys_now_ns();
 		uint64_t n = work_once();
+		/* Events per time since the last pass began: poll only when
+		 * SPIN_EVENTS are due within half of SPIN_NS, so a program
+		 * that allocates now and then costs no polling. */
+		int hot = n * SPIN_NS >= 2ull * SPIN_EVENTS * (start - last_pass);
+		last_pass = start;
 		idle = n ? 0 : idle + 1;
-		if (n > 0 && n < 256 && busy_rings < cpus && spin_for_work())
+		if (n > 0 && n < 256 && hot && busy_rings < cpus && spin_for_work())
 			continue;
 		if (n < 256) {
 			if (idle > 64)
