@@ -1146,6 +1146,25 @@ class fork(E2E):
         self.assertEqual(sorted(kinds), sorted([("normal",)] * 10 + [("_exit",)] * 10))
 
 
+    def test_fork_right_after_a_burst(self):
+        # The writer compresses blocks a slice at a time; a fork that comes
+        # while one is pending must still hand the child a complete prefix.
+        p = self.traced([fixture("fx_fork_busy")], timeout=120)
+        self.assertOk(p)
+        files = self.trace_files()
+        self.assertEqual(len(files), 2, files)
+        want = {"parent": (1501000, 1501000, 0, 0), "child": (1501000, 1500500, 500, 38500)}
+        for f in files:
+            s = report_json(f)["summary"]
+            tr = self.decode(f, events=False)
+            who = "child" if tr.processes[-1]["flags"] & LT_PROC_FORK_CHILD else "parent"
+            self.assertEqual((s["allocations"], s["frees"], s["leaked_blocks"],
+                              s["leaked_bytes"]), want.pop(who), f)
+            self.assertEqual(s["unmatched_frees"], 0)
+            self.assertTrue(s["clean_end"])
+        self.assertEqual(want, {})
+
+
 # ---------------------------------------------------------------- exec
 
 
