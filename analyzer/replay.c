@@ -195,7 +195,9 @@ static struct lt__rthread *rthread(lt__replay_t *r, uint64_t index)
 			return NULL;
 		t->index = index;
 		HASH_ADD(hh, r->threads, index, sizeof t->index, t);
-		r->nthreads++;
+		/* Index 0 is the writer's own pseudo-thread (markers from a
+		 * snapshot signal), not one of the program's. */
+		r->nthreads += index != 0;
 	}
 	r->cur_thread = t;
 	return t;

@@ -1644,6 +1644,9 @@ class markers(E2E):
         self.assertEqual(proc.wait(timeout=10), 0, "sleep killed by SIGUSR2")
         tr = self.only_trace()
         self.assertEqual(len(tr.markers), 1, tr.markers)
+        # The marker comes from the writer's pseudo-thread 0, which is not
+        # one of the program's threads.
+        self.assertEqual(report_json(self.trace_files()[0])["summary"]["threads"], 1)
 
 
 # ---------------------------------------------------------------- stacks
