@@ -16,7 +16,11 @@ int lt__analysis_open(lt__analysis_t *a, const char *path, FILE *f,
 	rc = lt__replay_new(&a->replay);
 	if (rc)
 		return rc;
-	return lt__merge_new(&a->merge, a->dec, lt__replay_is_live, a->replay, mopts);
+	rc = lt__merge_new(&a->merge, a->dec, lt__replay_is_live, a->replay, mopts);
+	if (rc)
+		return rc;
+	lt__merge_set_prefetch(a->merge, lt__replay_prefetch);
+	return 0;
 }
 
 int lt__analysis_step(lt__analysis_t *a, lt__merged_t *item)

@@ -22,6 +22,8 @@
 #define LT__MAX_STALLS 4 /* stalls in one epoch before the rest of it goes unplanned */
 #define LT__BATCH_MAX (1u << 20) /* events of one thread in one plan (an epoch is less) */
 #define LT__GATE_EVERY 64 /* records read between recomputations of the gate */
+#define LT__PREFETCH_AHEAD 16 /* queued events between a prefetch and its use:
+			       * about a memory latency of replay work */
 
 /* A run: a thread's queued events of one epoch. */
 struct lt__run {
@@ -63,6 +65,7 @@ struct lt__mthread {
 struct lt__merge_s {
 	lt__decoder_t *dec;
 	lt__is_live_fn is_live;
+	lt__prefetch_fn prefetch; /* NULL: none */
 	void *ctx;
 	lt__merge_opts_t opts;
 
@@ -311,6 +314,14 @@ static void dequeue(lt__merge_t *m, struct lt__mthread *t, lt__event_t *ev)
 {
 	*ev = t->q[t->head++ & (t->cap - 1)];
 	m->buffered--;
+	if (m->prefetch && t->tail - t->head > LT__PREFETCH_AHEAD) {
+		/* Most often this is the thread's next event to go after
+		 * LT__PREFETCH_AHEAD more of its own. */
+		const lt__event_t *soon = &t->q[(t->head + LT__PREFETCH_AHEAD) & (t->cap - 1)];
+		m->prefetch(m->ctx, soon->addr);
+		if (soon->type == LT_REC_REALLOC)
+			m->prefetch(m->ctx, soon->old_addr);
+	}
 	if (ev->type == LT_REC_FREE || ev->type == LT_REC_REALLOC)
 		t->frees_done++; /* numbered as AFTER records count them */
 	while (t->head != t->tail && front(t)->type == LT__EV_TAKEN)
@@ -878,6 +889,11 @@ int lt__merge_new(lt__merge_t **out, lt__decoder_t *d, lt__is_live_fn is_live,
 	}
 	m->slack = m->opts.slack > 0 ? m->opts.slack : (double)m->opts.window;
 	return 0;
+}
+
+void lt__merge_set_prefetch(lt__merge_t *m, lt__prefetch_fn prefetch)
+{
+	m->prefetch = prefetch;
 }
 
 void lt__merge_stats(const lt__merge_t *m, lt__merge_stats_t *stats)

@@ -44,6 +44,10 @@ typedef struct lt__merged_s {
  * output. The merge asks it for every event it considers. */
 typedef bool (*lt__is_live_fn)(void *ctx, uint64_t addr);
 
+/* A hint that the replay will look addr up soon: it may start loading
+ * what the lookup touches. Must not change anything the replay reports. */
+typedef void (*lt__prefetch_fn)(void *ctx, uint64_t addr);
+
 typedef struct lt__merge_opts_s {
 	uint64_t window; /* epochs a blocked event waits for others (2) */
 	double slack; /* epochs other heads may pass a blocked one (window);
@@ -66,6 +70,10 @@ typedef struct lt__merge_s lt__merge_t;
  * -ENOMEM. */
 int lt__merge_new(lt__merge_t **out, lt__decoder_t *d, lt__is_live_fn is_live,
 		  void *ctx, const lt__merge_opts_t *opts);
+
+/* Has the merge call prefetch(ctx, addr) (ctx as given to lt__merge_new)
+ * for the addresses of events a few places before they are emitted. */
+void lt__merge_set_prefetch(lt__merge_t *m, lt__prefetch_fn prefetch);
 
 /* Yields the next item. The caller must apply an event to its replay
  * before calling again (the causal rule asks about the replay's state).

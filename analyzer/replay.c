@@ -161,6 +161,13 @@ static void live_remove(lt__replay_t *r, lt__live_t *b)
 	r->used--;
 }
 
+void lt__replay_prefetch(void *replay, uint64_t addr)
+{
+	const lt__replay_t *r = replay;
+	if (r->slots)
+		__builtin_prefetch(&r->slots[hash_addr(addr) & r->mask], 1);
+}
+
 const lt__live_t *lt__replay_find(const lt__replay_t *r, uint64_t addr)
 {
 	return live_find(r, addr);
