@@ -7,12 +7,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define LT__SMALL_IDS_MAX (1u << 20) /* ids indexed directly: 4 MiB at most */
+
+/* Makes by_small_id cover stack_id when it is small enough. Returns 0,
+ * or -ENOMEM (the hash alone still works then). */
+static int cover_small(lt__agg_t *agg, uint64_t stack_id)
+{
+	if (stack_id < agg->nsmall || stack_id >= LT__SMALL_IDS_MAX)
+		return 0;
+	uint32_t n = agg->nsmall ? agg->nsmall : 1024;
+	while (n <= stack_id)
+		n *= 2;
+	uint32_t *v = realloc(agg->by_small_id, (size_t)n * sizeof *v);
+	if (!v)
+		return -ENOMEM;
+	memset(v + agg->nsmall, 0, (size_t)(n - agg->nsmall) * sizeof *v);
+	agg->by_small_id = v;
+	agg->nsmall = n;
+	return 0;
+}
+
 long lt__agg_site(lt__agg_t *agg, uint64_t stack_id)
 {
+	if (stack_id < agg->nsmall && agg->by_small_id[stack_id])
+		return agg->by_small_id[stack_id] - 1;
 	lt__site_t *s;
 	HASH_FIND(hh, agg->by_id, &stack_id, sizeof stack_id, s);
 	if (s)
 		return s->index;
+	if (cover_small(agg, stack_id))
+		return -ENOMEM;
 	if (agg->nsites == agg->cap) {
 		uint32_t ncap = agg->cap ? agg->cap * 2 : 256;
 		if (ncap <= agg->cap)
@@ -32,6 +56,8 @@ long lt__agg_site(lt__agg_t *agg, uint64_t stack_id)
 	s->mod_gen = agg->peak_gen; /* it held nothing at the last peak */
 	HASH_ADD(hh, agg->by_id, stack_id, sizeof s->stack_id, s);
 	agg->sites[agg->nsites] = s;
+	if (stack_id < agg->nsmall)
+		agg->by_small_id[stack_id] = agg->nsites + 1;
 	return agg->nsites++;
 }
 
@@ -115,5 +141,6 @@ void lt__agg_free_all(lt__agg_t *agg)
 		free(agg->sites[i]);
 	}
 	free(agg->sites);
+	free(agg->by_small_id);
 	memset(agg, 0, sizeof *agg);
 }

@@ -31,6 +31,11 @@ typedef struct lt__site_s {
 
 typedef struct lt__agg_s {
 	lt__site_t *by_id; /* uthash by stack_id */
+	/* The shim numbers stacks from 1 up, so most ids index this array
+	 * directly (site index + 1; 0 = no site yet), sparing the hash on
+	 * every allocation; larger ids (hostile input) use by_id. */
+	uint32_t *by_small_id;
+	uint32_t nsmall;
 	lt__site_t **sites; /* dense, by site index */
 	uint32_t nsites, cap;
 	uint64_t peak_gen;

@@ -8,7 +8,7 @@ int lt__analysis_open(lt__analysis_t *a, const char *path, FILE *f,
 		      const lt__merge_opts_t *mopts)
 {
 	memset(a, 0, sizeof *a);
-	lt__decode_opts_t dopts = {.follow_parent = true};
+	lt__decode_opts_t dopts = {.follow_parent = true, .read_ahead = true};
 	int rc = f ? lt__decoder_open_stream(&a->dec, f, path, NULL, &dopts)
 		   : lt__decoder_open(&a->dec, path, &dopts);
 	if (rc)

@@ -11,6 +11,7 @@
 #include <uthash.h>
 
 #define LT__TIME_RING 256 /* recent TIME records kept for epoch -> ns */
+#define LT__PREFETCH_MIN_SLOTS (1u << 15) /* 1 MiB: smaller tables stay in cache */
 
 /* Per-thread state for heaptrack's "temporary allocation": the address the
  * thread allocated last, until its next free. */
@@ -114,8 +115,19 @@ static lt__live_t *live_find(const lt__replay_t *r, uint64_t addr)
 	}
 }
 
-/* Inserts a block whose address is not live. Returns 0 or -ENOMEM. */
-static int live_insert(lt__replay_t *r, const lt__live_t *b)
+/* The slot of a non-zero addr: its live block, or the empty slot that ends
+ * its probe chain (where an insert puts it). The table must exist. */
+static lt__live_t *live_probe(const lt__replay_t *r, uint64_t addr)
+{
+	for (uint64_t j = hash_addr(addr) & r->mask;; j = (j + 1) & r->mask)
+		if (r->slots[j].addr == addr || !r->slots[j].addr)
+			return &r->slots[j];
+}
+
+/* Inserts a block whose address is not live. at, when non-NULL, is
+ * live_probe()'s empty slot for it, saving a second probe. Returns 0 or
+ * -ENOMEM. */
+static int live_insert(lt__replay_t *r, const lt__live_t *b, lt__live_t *at)
 {
 	if (b->addr == 0) {
 		r->zero_block = *b;
@@ -126,11 +138,11 @@ static int live_insert(lt__replay_t *r, const lt__live_t *b)
 		int rc = live_grow(r);
 		if (rc)
 			return rc;
+		at = NULL; /* the table moved */
 	}
-	uint64_t j = hash_addr(b->addr) & r->mask;
-	while (r->slots[j].addr)
-		j = (j + 1) & r->mask;
-	r->slots[j] = *b;
+	if (!at)
+		at = live_probe(r, b->addr);
+	*at = *b;
 	r->used++;
 	return 0;
 }
@@ -164,7 +176,7 @@ static void live_remove(lt__replay_t *r, lt__live_t *b)
 void lt__replay_prefetch(void *replay, uint64_t addr)
 {
 	const lt__replay_t *r = replay;
-	if (r->slots)
+	if (r->mask + 1 >= LT__PREFETCH_MIN_SLOTS)
 		__builtin_prefetch(&r->slots[hash_addr(addr) & r->mask], 1);
 }
 
@@ -320,8 +332,10 @@ static int alloc_block(lt__replay_t *r, struct lt__rthread *t, const lt__event_t
 		r->totals.bytes_freed += ev->size;
 		return 0;
 	}
-	lt__live_t *old = live_find(r, ev->addr);
+	lt__live_t *at = ev->addr && r->slots ? live_probe(r, ev->addr) : NULL;
+	lt__live_t *old = at ? (at->addr ? at : NULL) : live_find(r, ev->addr);
 	if (old) {
+		at = NULL; /* the removal below shifts the chain */
 		/* The merge could not find the free of the block that was
 		 * here in time: free it now, and absorb that free when it
 		 * comes (a debt). */
@@ -338,7 +352,7 @@ static int alloc_block(lt__replay_t *r, struct lt__rthread *t, const lt__event_t
 	}
 	lt__live_t b = {.addr = ev->addr, .size = ev->size, .epoch = ev->epoch,
 			.site = (uint32_t)site, .thread = (uint32_t)ev->thread};
-	int rc = live_insert(r, &b);
+	int rc = live_insert(r, &b, at);
 	if (rc)
 		return rc;
 	r->totals.current_bytes += ev->size;
