@@ -582,6 +582,45 @@ event:
 	return 1;
 }
 
+/* Reads the next op of the current columnar block. Returns 1 with an
+ * ALLOC or FREE in *r; 0 when there is none (a RECORD op, now at d->p for
+ * decode_record(), or the block's end); or a negative errno. */
+static int column_record(lt__decoder_t *d, lt__record_t *r)
+{
+	lt__column_op_t op;
+	char why[160];
+	int rc = lt__columns_next(&d->columns, &d->prev_addr, &op, why, sizeof why);
+	if (rc < 0)
+		return fail(d, rc, "%s: corrupt trace: %s (block at byte %llu)",
+			    top_path(d), why, (unsigned long long)d->block_offset);
+	if (rc == 0)
+		return 0;
+	if (op.type == LT_OP_RECORD) {
+		d->p = op.record;
+		d->end = op.record + op.record_len;
+		return 0;
+	}
+	/* What decode_record() makes of the canonical ALLOC or FREE. */
+	r->type = op.type;
+	r->thread = d->cur_thread;
+	r->epoch = d->cur_epoch;
+	r->u.ev.addr = op.addr;
+	r->u.ev.old_addr = 0;
+	r->u.ev.after_thread = r->u.ev.after_free = 0;
+	if (op.type == LT_REC_ALLOC) {
+		r->u.ev.stack_id = op.stack_id;
+		r->u.ev.size = op.size;
+		if (d->after_free) {
+			r->u.ev.after_thread = d->after_thread;
+			r->u.ev.after_free = d->after_free;
+		}
+	} else {
+		r->u.ev.stack_id = r->u.ev.size = 0;
+	}
+	d->after_free = 0;
+	return 1;
+}
+
 /* ---- blocks and sources ------------------------------------------- */
 
 static int ensure_cap(uint8_t **buf, size_t *cap, size_t n)
@@ -654,11 +693,18 @@ static FILE *open_parent(const struct lt__source *child, const char *parent,
 static int check_fork_child(lt__decoder_t *d, struct lt__source *s)
 {
 	s->fork_checked = true;
-	if (!d->opts.follow_parent || d->p >= d->end || *d->p != LT_REC_PROCESS)
+	const uint8_t *first = d->p, *first_end = d->end;
+	size_t first_len;
+	if (d->columns.active) {
+		first = lt__columns_first_record(&d->columns, &first_len);
+		first_end = first ? first + first_len : NULL;
+	}
+	if (!d->opts.follow_parent || !first || first >= first_end ||
+	    *first != LT_REC_PROCESS)
 		return 0;
-	const uint8_t *p = d->p + 1;
+	const uint8_t *p = first + 1;
 	uint64_t len;
-	if (lt_get_uv(&p, d->end, &len) || len > (uint64_t)(d->end - p))
+	if (lt_get_uv(&p, first_end, &len) || len > (uint64_t)(first_end - p))
 		return 0; /* decode_record will report it */
 	lt__record_t r;
 	if (parse_process(d, p, p + len, &r) != 0)
@@ -824,18 +870,16 @@ static int load_block(lt__decoder_t *d)
 	d->block_start = d->p = d->raw;
 	d->end = d->raw + raw_len;
 	if (codec == LT_CODEC_ZSTD_COLUMNS || codec == LT_CODEC_COLUMNS) {
-		const uint8_t *canon;
-		size_t canon_len;
+		/* Read op by op by next_plain(); the canonical stream is
+		 * just the META column's records, one at a time. */
 		char why[160];
-		int rc = lt__columns_expand(&d->columns, d->raw, raw_len, &canon,
-					    &canon_len, why, sizeof why);
+		int rc = lt__columns_begin(&d->columns, d->raw, raw_len, why, sizeof why);
 		if (rc == -ENOMEM)
 			return fail(d, rc, "out of memory");
 		if (rc)
 			return fail(d, rc, "%s: corrupt trace: %s (block at byte %llu)",
 				    s->path, why, (unsigned long long)at);
-		d->block_start = d->p = canon;
-		d->end = canon + canon_len;
+		d->end = d->p;
 	}
 	d->cur_thread = d->cur_epoch = d->prev_addr = 0;
 	d->after_free = 0;
@@ -848,7 +892,9 @@ static int load_block(lt__decoder_t *d)
 		if (rc < 0)
 			return rc;
 		if (rc == 1) {
-			d->p = d->end; /* re-read after the parent's prefix */
+			/* Re-read after the parent's prefix. */
+			d->p = d->end;
+			d->columns.active = false;
 			return 1;
 		}
 	}
@@ -944,6 +990,12 @@ static int next_plain(lt__decoder_t *d, lt__record_t *rec)
 			return 0;
 		if (d->p < d->end) {
 			int rc = decode_record(d, rec);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		if (d->columns.active) {
+			int rc = column_record(d, rec);
 			if (rc != 0)
 				return rc;
 			continue;
