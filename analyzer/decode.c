@@ -1108,10 +1108,22 @@ struct lt__arena_chunk {
 	max_align_t data[]; /* cap bytes */
 };
 
+/* A record in a batch. The common one, an ALLOC or FREE without an AFTER,
+ * travels in these 48 bytes (a record is 120): the consumer reads a batch
+ * that the other core wrote, so its size is what the hand-over costs. Any
+ * other record is in the batch's `full` array, at index `full`. */
+struct lt__packed {
+	uint64_t stack_id, size, addr, thread, epoch;
+	int32_t type; /* LT_REC_ALLOC, LT_REC_FREE, or -1: see full */
+	uint32_t full;
+};
+
 struct lt__batch {
 	struct lt__batch *next;
-	lt__record_t recs[LT__BATCH_RECORDS];
+	struct lt__packed recs[LT__BATCH_RECORDS];
 	size_t n;
+	lt__record_t *full;
+	size_t nfull, full_cap;
 	struct lt__arena_chunk *arena; /* newest first */
 	/* Decoder state after the batch's last record. */
 	int status; /* 1: more batches follow; 0: end of trace; < 0: error */
@@ -1278,8 +1290,19 @@ static void fill_batch(struct lt__ahead *a, struct lt__batch *b, size_t *warned)
 	b->n = 0;
 	b->status = 1;
 	arena_reset(b);
+	b->nfull = 0;
 	while (b->n < LT__BATCH_RECORDS) {
-		lt__record_t *r = &b->recs[b->n];
+		if (b->nfull == b->full_cap) {
+			size_t cap = b->full_cap ? b->full_cap * 2 : 64;
+			lt__record_t *f = realloc(b->full, cap * sizeof *f);
+			if (!f) {
+				b->status = fail(in, -ENOMEM, "out of memory");
+				break;
+			}
+			b->full = f;
+			b->full_cap = cap;
+		}
+		lt__record_t *r = &b->full[b->nfull];
 		int rc = next_plain(in, r);
 		if (rc == 1 && own_pointers(b, r))
 			rc = fail(in, -ENOMEM, "out of memory");
@@ -1287,7 +1310,19 @@ static void fill_batch(struct lt__ahead *a, struct lt__batch *b, size_t *warned)
 			b->status = rc;
 			break;
 		}
-		b->n++;
+		struct lt__packed *p = &b->recs[b->n++];
+		if ((r->type == LT_REC_ALLOC || r->type == LT_REC_FREE) &&
+		    !r->u.ev.after_thread && !r->u.ev.after_free) {
+			p->type = r->type;
+			p->stack_id = r->u.ev.stack_id;
+			p->size = r->u.ev.size;
+			p->addr = r->u.ev.addr;
+			p->thread = r->thread;
+			p->epoch = r->epoch;
+		} else {
+			p->type = -1;
+			p->full = (uint32_t)b->nfull++;
+		}
 		/* Metadata can be big (module maps): ship it rather than
 		 * growing the arena without end. */
 		if (b->arena && b->arena->next)
@@ -1347,7 +1382,22 @@ static int ahead_next(lt__decoder_t *d, const lt__record_t **rec)
 			return 0;
 		struct lt__batch *b = a->cur;
 		if (b && a->pos < b->n) {
-			*rec = &b->recs[a->pos++];
+			const struct lt__packed *p = &b->recs[a->pos++];
+			if (p->type < 0) {
+				*rec = &b->full[p->full];
+				return 1;
+			}
+			/* As next_plain() makes an ALLOC or FREE. */
+			lt__record_t *r = &d->ref;
+			r->type = p->type;
+			r->thread = p->thread;
+			r->epoch = p->epoch;
+			r->u.ev.stack_id = p->stack_id;
+			r->u.ev.size = p->size;
+			r->u.ev.addr = p->addr;
+			r->u.ev.old_addr = 0;
+			r->u.ev.after_thread = r->u.ev.after_free = 0;
+			*rec = r;
 			return 1;
 		}
 		if (b && b->status != 1) {
@@ -1395,6 +1445,7 @@ static void free_batches(struct lt__batch *b)
 		struct lt__batch *next = b->next;
 		arena_reset(b);
 		free(b->arena);
+		free(b->full);
 		free(b->warnings);
 		free(b);
 		b = next;

@@ -11,7 +11,7 @@
 #include <uthash.h>
 
 #define LT__TIME_RING 256 /* recent TIME records kept for epoch -> ns */
-#define LT__PREFETCH_MIN_SLOTS (1u << 15) /* 1 MiB: smaller tables stay in cache */
+#define LT__PREFETCH_MIN_SLOTS (1u << 11) /* 64 KiB: smaller tables stay in L1 */
 
 /* Per-thread state for heaptrack's "temporary allocation": the address the
  * thread allocated last, until its next free. */
@@ -48,6 +48,7 @@ struct lt__replay_s {
 	 * address 0 (only in hostile input) lives in zero_block. */
 	lt__live_t *slots;
 	uint64_t mask, used;
+	unsigned shift; /* 64 - log2(mask + 1), for home_slot() */
 	lt__live_t zero_block;
 	bool zero_live;
 
@@ -73,24 +74,25 @@ struct lt__replay_s {
 
 /* ---- live table -------------------------------------------------------- */
 
-static inline uint64_t hash_addr(uint64_t a)
+/* The home slot of addr in a table of 2^(64 - shift) slots: Fibonacci
+ * hashing, whose top bits spread arithmetic progressions (what heap
+ * addresses come in) evenly, at the cost of one multiply. */
+static inline uint64_t home_slot(uint64_t addr, unsigned shift)
 {
-	a ^= a >> 33;
-	a *= 0xff51afd7ed558ccdull;
-	a ^= a >> 33;
-	return a;
+	return (addr * 0x9e3779b97f4a7c15ull) >> shift;
 }
 
 static int live_grow(lt__replay_t *r)
 {
 	uint64_t ncap = r->slots ? (r->mask + 1) * 2 : 1024;
+	unsigned nshift = r->slots ? r->shift - 1 : 64 - 10;
 	lt__live_t *n = calloc(ncap, sizeof *n);
 	if (!n)
 		return -ENOMEM;
 	for (uint64_t i = 0; r->slots && i <= r->mask; i++) {
 		if (!r->slots[i].addr)
 			continue;
-		uint64_t j = hash_addr(r->slots[i].addr) & (ncap - 1);
+		uint64_t j = home_slot(r->slots[i].addr, nshift);
 		while (n[j].addr)
 			j = (j + 1) & (ncap - 1);
 		n[j] = r->slots[i];
@@ -98,6 +100,7 @@ static int live_grow(lt__replay_t *r)
 	free(r->slots);
 	r->slots = n;
 	r->mask = ncap - 1;
+	r->shift = nshift;
 	return 0;
 }
 
@@ -107,7 +110,7 @@ static lt__live_t *live_find(const lt__replay_t *r, uint64_t addr)
 		return r->zero_live ? (lt__live_t *)&r->zero_block : NULL;
 	if (!r->slots)
 		return NULL;
-	for (uint64_t j = hash_addr(addr) & r->mask;; j = (j + 1) & r->mask) {
+	for (uint64_t j = home_slot(addr, r->shift);; j = (j + 1) & r->mask) {
 		if (r->slots[j].addr == addr)
 			return &r->slots[j];
 		if (!r->slots[j].addr)
@@ -119,7 +122,7 @@ static lt__live_t *live_find(const lt__replay_t *r, uint64_t addr)
  * its probe chain (where an insert puts it). The table must exist. */
 static lt__live_t *live_probe(const lt__replay_t *r, uint64_t addr)
 {
-	for (uint64_t j = hash_addr(addr) & r->mask;; j = (j + 1) & r->mask)
+	for (uint64_t j = home_slot(addr, r->shift);; j = (j + 1) & r->mask)
 		if (r->slots[j].addr == addr || !r->slots[j].addr)
 			return &r->slots[j];
 }
@@ -163,7 +166,7 @@ static void live_remove(lt__replay_t *r, lt__live_t *b)
 		j = (j + 1) & r->mask;
 		if (!r->slots[j].addr)
 			break;
-		uint64_t home = hash_addr(r->slots[j].addr) & r->mask;
+		uint64_t home = home_slot(r->slots[j].addr, r->shift);
 		if (((j - home) & r->mask) >= ((j - i) & r->mask)) {
 			r->slots[i] = r->slots[j];
 			i = j;
@@ -177,7 +180,7 @@ void lt__replay_prefetch(void *replay, uint64_t addr)
 {
 	const lt__replay_t *r = replay;
 	if (r->mask + 1 >= LT__PREFETCH_MIN_SLOTS)
-		__builtin_prefetch(&r->slots[hash_addr(addr) & r->mask], 1);
+		__builtin_prefetch(&r->slots[home_slot(addr, r->shift)], 1);
 }
 
 const lt__live_t *lt__replay_find(const lt__replay_t *r, uint64_t addr)
