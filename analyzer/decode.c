@@ -1419,6 +1419,7 @@ static int ahead_next(lt__decoder_t *d, const lt__record_t **rec)
 		a->full = b->next;
 		if (!a->full)
 			a->full_tail = NULL;
+		b->next = NULL; /* ours alone now */
 		pthread_mutex_unlock(&a->lock);
 
 		a->cur = b;
