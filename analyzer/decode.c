@@ -582,6 +582,13 @@ event:
 	return 1;
 }
 
+/* Puts d in its error state for lt__columns_next()'s failure rc. */
+static int column_failed(lt__decoder_t *d, int rc, const char *why)
+{
+	return fail(d, rc, "%s: corrupt trace: %s (block at byte %llu)", top_path(d), why,
+		    (unsigned long long)d->block_offset);
+}
+
 /* Reads the next op of the current columnar block. Returns 1 with an
  * ALLOC or FREE in *r; 0 when there is none (a RECORD op, now at d->p for
  * decode_record(), or the block's end); or a negative errno. */
@@ -591,8 +598,7 @@ static int column_record(lt__decoder_t *d, lt__record_t *r)
 	char why[160];
 	int rc = lt__columns_next(&d->columns, &d->prev_addr, &op, why, sizeof why);
 	if (rc < 0)
-		return fail(d, rc, "%s: corrupt trace: %s (block at byte %llu)",
-			    top_path(d), why, (unsigned long long)d->block_offset);
+		return column_failed(d, rc, why);
 	if (rc == 0)
 		return 0;
 	if (op.type == LT_OP_RECORD) {
@@ -1292,6 +1298,34 @@ static void fill_batch(struct lt__ahead *a, struct lt__batch *b, size_t *warned)
 	arena_reset(b);
 	b->nfull = 0;
 	while (b->n < LT__BATCH_RECORDS) {
+		if (in->state == LT__ST_OK && !in->npending && in->p >= in->end &&
+		    in->columns.active && !in->after_free) {
+			/* Most records are a columnar block's allocations and
+			 * frees: straight from the columns into the batch, as
+			 * column_record() would make them. */
+			lt__column_op_t op;
+			char why[160];
+			int rc = lt__columns_next(&in->columns, &in->prev_addr, &op, why,
+						  sizeof why);
+			if (rc < 0) {
+				b->status = column_failed(in, rc, why);
+				break;
+			}
+			if (rc == 1 && op.type != LT_OP_RECORD) {
+				struct lt__packed *p = &b->recs[b->n++];
+				p->type = op.type;
+				p->stack_id = op.type == LT_REC_ALLOC ? op.stack_id : 0;
+				p->size = op.type == LT_REC_ALLOC ? op.size : 0;
+				p->addr = op.addr;
+				p->thread = in->cur_thread;
+				p->epoch = in->cur_epoch;
+				continue;
+			}
+			if (rc == 1) { /* decode_record() reads it below */
+				in->p = op.record;
+				in->end = op.record + op.record_len;
+			}
+		}
 		if (b->nfull == b->full_cap) {
 			size_t cap = b->full_cap ? b->full_cap * 2 : 64;
 			lt__record_t *f = realloc(b->full, cap * sizeof *f);

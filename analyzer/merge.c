@@ -329,6 +329,11 @@ static void dequeue(lt__merge_t *m, struct lt__mthread *t, lt__event_t *ev)
 		m->prefetch(m->ctx, soon->addr);
 		if (soon->type == LT_REC_REALLOC)
 			m->prefetch(m->ctx, soon->old_addr);
+		/* A lone thread's queue (LT__LONE_LOOKAHEAD events) is
+		 * larger than L1: bring the whole slot back in, not just the
+		 * line with addr. */
+		__builtin_prefetch((const char *)soon + sizeof *soon - 1);
+		__builtin_prefetch(soon);
 	}
 	if (ev->type == LT_REC_FREE || ev->type == LT_REC_REALLOC)
 		t->frees_done++; /* numbered as AFTER records count them */

@@ -137,7 +137,7 @@ static int live_insert(lt__replay_t *r, const lt__live_t *b, lt__live_t *at)
 		r->zero_live = true;
 		return 0;
 	}
-	if (!r->slots || (r->used + 1) * 4 > (r->mask + 1) * 3) {
+	if (!r->slots || (r->used + 1) * 2 > r->mask + 1) { /* load <= 1/2: short chains */
 		int rc = live_grow(r);
 		if (rc)
 			return rc;
