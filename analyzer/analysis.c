@@ -47,6 +47,14 @@ int lt__analysis_run(lt__analysis_t *a,
 	return rc;
 }
 
+void lt__analysis_drop_input(lt__analysis_t *a)
+{
+	lt__merge_free(a->merge);
+	a->merge = NULL;
+	lt__decoder_close(a->dec);
+	a->dec = NULL;
+}
+
 void lt__analysis_close(lt__analysis_t *a)
 {
 	lt__merge_free(a->merge);

@@ -304,7 +304,7 @@ static int commit_slot(lt__merge_t *m, struct lt__mthread *t)
 	slot->forced = false;
 	slot->free_no = 0;
 	if (slot->type == LT_REC_FREE || slot->type == LT_REC_REALLOC)
-		slot->free_no = ++t->frees_enqueued;
+		slot->free_no = (uint32_t)++t->frees_enqueued;
 	if (t->tail == t->head) {
 		/* Its first queued event: front(t) is the slot already. */
 		int rc = heap_push(m, t);
@@ -474,7 +474,7 @@ static int read_record(lt__merge_t *m, lt__merged_t *out)
 	lt__event_t *ev = reserve_slot(t, r->epoch);
 	if (!ev)
 		return -ENOMEM;
-	ev->type = r->type;
+	ev->type = (uint8_t)r->type;
 	ev->thread = r->thread;
 	ev->epoch = r->epoch;
 	ev->str = NULL;

@@ -18,16 +18,19 @@
  *   THREAD_START  addr = thread, size = os tid, old_addr = creator+1
  *   THREAD_END    addr = thread */
 typedef struct lt__event_s {
-	int type; /* enum lt_record_type */
-	bool forced; /* emitted although the causal rule said wait */
 	uint64_t thread, epoch;
 	uint64_t seq; /* position in the file, for ties and tests */
-	uint32_t run_index; /* its place among its thread's events of this epoch */
 	uint64_t stack_id, size, addr, old_addr;
 	uint64_t after_thread, after_free; /* see format.h, AFTER; 0 = none */
-	uint64_t free_no; /* FREE, REALLOC: the thread's count of them so far */
-	uint32_t plan_id; /* in the epoch's per-address plan (order.h) */
 	char *str; /* NUL-terminated; owned by the merge, valid until next call */
+	/* FREE, REALLOC: the thread's count of them so far, modulo 2^32
+	 * (AFTER records name them modulo 2^24). */
+	uint32_t free_no;
+	uint32_t run_index; /* its place among its thread's events of this epoch */
+	uint32_t plan_id; /* in the epoch's per-address plan (order.h) */
+	uint8_t type; /* enum lt_record_type */
+	bool forced; /* emitted although the causal rule said wait */
+	/* 96 bytes: a lone thread's queue of 512 events is 48 KiB. */
 } lt__event_t;
 
 /* What lt__merge_next() yields: an event in replay order, or a metadata

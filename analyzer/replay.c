@@ -193,6 +193,15 @@ bool lt__replay_is_live(void *replay, uint64_t addr)
 	return live_find(replay, addr) != NULL;
 }
 
+void lt__replay_drop_live(lt__replay_t *r)
+{
+	free(r->slots);
+	r->slots = NULL;
+	r->mask = r->used = 0;
+	r->shift = 0;
+	r->zero_live = false;
+}
+
 void lt__replay_each_live(const lt__replay_t *r,
 			  void (*fn)(void *ctx, const lt__live_t *b), void *ctx)
 {

@@ -77,6 +77,11 @@ void lt__replay_prefetch(void *replay, uint64_t addr);
 /* Finds a live block; NULL when addr is not live. */
 const lt__live_t *lt__replay_find(const lt__replay_t *r, uint64_t addr);
 
+/* Frees the live-block table (for a report, which needs only the
+ * per-site counts): afterwards no block is live, and events must no
+ * longer be applied. */
+void lt__replay_drop_live(lt__replay_t *r);
+
 /* Calls fn on every live block, in no particular order. */
 void lt__replay_each_live(const lt__replay_t *r,
 			  void (*fn)(void *ctx, const lt__live_t *b), void *ctx);
