@@ -1421,7 +1421,9 @@ static int ahead_next(lt__decoder_t *d, const lt__record_t **rec)
 				*rec = &b->full[p->full];
 				return 1;
 			}
-			/* As next_plain() makes an ALLOC or FREE. */
+			/* As next_plain() makes an ALLOC or FREE (d->ref is
+			 * only ever one of these: its old_addr and after
+			 * fields stay 0 from ahead_start()). */
 			lt__record_t *r = &d->ref;
 			r->type = p->type;
 			r->thread = p->thread;
@@ -1429,8 +1431,6 @@ static int ahead_next(lt__decoder_t *d, const lt__record_t **rec)
 			r->u.ev.stack_id = p->stack_id;
 			r->u.ev.size = p->size;
 			r->u.ev.addr = p->addr;
-			r->u.ev.old_addr = 0;
-			r->u.ev.after_thread = r->u.ev.after_free = 0;
 			*rec = r;
 			return 1;
 		}

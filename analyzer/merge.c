@@ -354,7 +354,7 @@ static void dequeue(lt__merge_t *m, struct lt__mthread *t, lt__event_t *ev)
 				sift_up(m, (size_t)last->heap_pos);
 			}
 		}
-	} else if (t->heap_pos >= 0) {
+	} else if (t->heap_pos >= 0 && m->nheap > 1) { /* alone, it stays on top */
 		sift_down(m, (size_t)t->heap_pos);
 	}
 }
