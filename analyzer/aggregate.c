@@ -27,7 +27,7 @@ static int cover_small(lt__agg_t *agg, uint64_t stack_id)
 	return 0;
 }
 
-long lt__agg_site(lt__agg_t *agg, uint64_t stack_id)
+long lt__agg_site_slow(lt__agg_t *agg, uint64_t stack_id)
 {
 	if (stack_id < agg->nsmall && agg->by_small_id[stack_id])
 		return agg->by_small_id[stack_id] - 1;
@@ -80,45 +80,6 @@ int lt__agg_set_stack(lt__agg_t *agg, uint64_t stack_id, uint32_t depth,
 	s->depth = depth;
 	s->modmap = modmap;
 	return 0;
-}
-
-/* Saves the site's live values if a global peak happened since its last
- * change; must precede every change of live_bytes/live_blocks. */
-static void touch(lt__agg_t *agg, lt__site_t *s)
-{
-	if (s->mod_gen != agg->peak_gen) {
-		s->saved_peak_bytes = s->live_bytes;
-		s->saved_peak_blocks = s->live_blocks;
-		s->mod_gen = agg->peak_gen;
-	}
-}
-
-void lt__agg_alloc(lt__agg_t *agg, uint32_t site, uint64_t size)
-{
-	lt__site_t *s = agg->sites[site];
-	touch(agg, s);
-	s->allocations++;
-	s->bytes_allocated += size;
-	s->live_blocks++;
-	s->live_bytes += size;
-	if (s->live_bytes > s->max_live_bytes)
-		s->max_live_bytes = s->live_bytes;
-}
-
-void lt__agg_drop(lt__agg_t *agg, uint32_t site, uint64_t size)
-{
-	lt__site_t *s = agg->sites[site];
-	touch(agg, s);
-	s->live_blocks--;
-	s->live_bytes -= size;
-}
-
-void lt__agg_free(lt__agg_t *agg, uint32_t site, uint64_t size, bool temporary)
-{
-	lt__agg_drop(agg, site, size);
-	agg->sites[site]->frees++;
-	if (temporary)
-		agg->sites[site]->temporary++;
 }
 
 void lt__agg_at_peak(const lt__agg_t *agg, const lt__site_t *s,
