@@ -7,12 +7,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-long lt__agg_site(lt__agg_t *agg, uint64_t stack_id)
+#define LT__SMALL_IDS_MAX (1u << 20) /* ids indexed directly: 4 MiB at most */
+
+/* Makes by_small_id cover stack_id when it is small enough. Returns 0,
+ * or -ENOMEM (the hash alone still works then). */
+static int cover_small(lt__agg_t *agg, uint64_t stack_id)
 {
+	if (stack_id < agg->nsmall || stack_id >= LT__SMALL_IDS_MAX)
+		return 0;
+	uint32_t n = agg->nsmall ? agg->nsmall : 1024;
+	while (n <= stack_id)
+		n *= 2;
+	uint32_t *v = realloc(agg->by_small_id, (size_t)n * sizeof *v);
+	if (!v)
+		return -ENOMEM;
+	memset(v + agg->nsmall, 0, (size_t)(n - agg->nsmall) * sizeof *v);
+	agg->by_small_id = v;
+	agg->nsmall = n;
+	return 0;
+}
+
+long lt__agg_site_slow(lt__agg_t *agg, uint64_t stack_id)
+{
+	if (stack_id < agg->nsmall && agg->by_small_id[stack_id])
+		return agg->by_small_id[stack_id] - 1;
 	lt__site_t *s;
 	HASH_FIND(hh, agg->by_id, &stack_id, sizeof stack_id, s);
 	if (s)
 		return s->index;
+	if (cover_small(agg, stack_id))
+		return -ENOMEM;
 	if (agg->nsites == agg->cap) {
 		uint32_t ncap = agg->cap ? agg->cap * 2 : 256;
 		if (ncap <= agg->cap)
@@ -32,6 +56,8 @@ long lt__agg_site(lt__agg_t *agg, uint64_t stack_id)
 	s->mod_gen = agg->peak_gen; /* it held nothing at the last peak */
 	HASH_ADD(hh, agg->by_id, stack_id, sizeof s->stack_id, s);
 	agg->sites[agg->nsites] = s;
+	if (stack_id < agg->nsmall)
+		agg->by_small_id[stack_id] = agg->nsites + 1;
 	return agg->nsites++;
 }
 
@@ -56,45 +82,6 @@ int lt__agg_set_stack(lt__agg_t *agg, uint64_t stack_id, uint32_t depth,
 	return 0;
 }
 
-/* Saves the site's live values if a global peak happened since its last
- * change; must precede every change of live_bytes/live_blocks. */
-static void touch(lt__agg_t *agg, lt__site_t *s)
-{
-	if (s->mod_gen != agg->peak_gen) {
-		s->saved_peak_bytes = s->live_bytes;
-		s->saved_peak_blocks = s->live_blocks;
-		s->mod_gen = agg->peak_gen;
-	}
-}
-
-void lt__agg_alloc(lt__agg_t *agg, uint32_t site, uint64_t size)
-{
-	lt__site_t *s = agg->sites[site];
-	touch(agg, s);
-	s->allocations++;
-	s->bytes_allocated += size;
-	s->live_blocks++;
-	s->live_bytes += size;
-	if (s->live_bytes > s->max_live_bytes)
-		s->max_live_bytes = s->live_bytes;
-}
-
-void lt__agg_drop(lt__agg_t *agg, uint32_t site, uint64_t size)
-{
-	lt__site_t *s = agg->sites[site];
-	touch(agg, s);
-	s->live_blocks--;
-	s->live_bytes -= size;
-}
-
-void lt__agg_free(lt__agg_t *agg, uint32_t site, uint64_t size, bool temporary)
-{
-	lt__agg_drop(agg, site, size);
-	agg->sites[site]->frees++;
-	if (temporary)
-		agg->sites[site]->temporary++;
-}
-
 void lt__agg_at_peak(const lt__agg_t *agg, const lt__site_t *s,
 		     uint64_t *bytes, uint64_t *blocks)
 {
@@ -115,5 +102,6 @@ void lt__agg_free_all(lt__agg_t *agg)
 		free(agg->sites[i]);
 	}
 	free(agg->sites);
+	free(agg->by_small_id);
 	memset(agg, 0, sizeof *agg);
 }

@@ -31,23 +31,73 @@ typedef struct lt__site_s {
 
 typedef struct lt__agg_s {
 	lt__site_t *by_id; /* uthash by stack_id */
+	/* The shim numbers stacks from 1 up, so most ids index this array
+	 * directly (site index + 1; 0 = no site yet), sparing the hash on
+	 * every allocation; larger ids (hostile input) use by_id. */
+	uint32_t *by_small_id;
+	uint32_t nsmall;
 	lt__site_t **sites; /* dense, by site index */
 	uint32_t nsites, cap;
 	uint64_t peak_gen;
 } lt__agg_t;
 
+/* lt__agg_site() out of line: the hash and the creation of a site. */
+long lt__agg_site_slow(lt__agg_t *agg, uint64_t stack_id);
+
 /* The index of the site for stack_id, created empty on first use.
- * Returns the index (>= 0) or -ENOMEM. */
-long lt__agg_site(lt__agg_t *agg, uint64_t stack_id);
+ * Returns the index (>= 0) or -ENOMEM. (Inline, like the counters below:
+ * the replay calls them for every event.) */
+static inline long lt__agg_site(lt__agg_t *agg, uint64_t stack_id)
+{
+	if (stack_id < agg->nsmall && agg->by_small_id[stack_id])
+		return agg->by_small_id[stack_id] - 1;
+	return lt__agg_site_slow(agg, stack_id);
+}
 
 /* Records the frames of stack_id (a STACK record) and its modules map. */
 int lt__agg_set_stack(lt__agg_t *agg, uint64_t stack_id, uint32_t depth,
 		      const uint64_t *frames, long modmap);
 
-void lt__agg_alloc(lt__agg_t *agg, uint32_t site, uint64_t size);
-void lt__agg_free(lt__agg_t *agg, uint32_t site, uint64_t size, bool temporary);
+/* Saves the site's live values if a global peak happened since its last
+ * change; must precede every change of live_bytes/live_blocks. */
+static inline void lt__agg_touch(lt__agg_t *agg, lt__site_t *s)
+{
+	if (s->mod_gen != agg->peak_gen) {
+		s->saved_peak_bytes = s->live_bytes;
+		s->saved_peak_blocks = s->live_blocks;
+		s->mod_gen = agg->peak_gen;
+	}
+}
+
+static inline void lt__agg_alloc(lt__agg_t *agg, uint32_t site, uint64_t size)
+{
+	lt__site_t *s = agg->sites[site];
+	lt__agg_touch(agg, s);
+	s->allocations++;
+	s->bytes_allocated += size;
+	s->live_blocks++;
+	s->live_bytes += size;
+	if (s->live_bytes > s->max_live_bytes)
+		s->max_live_bytes = s->live_bytes;
+}
+
 /* Drops a live block without counting a free (an overlapping alloc). */
-void lt__agg_drop(lt__agg_t *agg, uint32_t site, uint64_t size);
+static inline void lt__agg_drop(lt__agg_t *agg, uint32_t site, uint64_t size)
+{
+	lt__site_t *s = agg->sites[site];
+	lt__agg_touch(agg, s);
+	s->live_blocks--;
+	s->live_bytes -= size;
+}
+
+static inline void lt__agg_free(lt__agg_t *agg, uint32_t site, uint64_t size,
+				bool temporary)
+{
+	lt__agg_drop(agg, site, size);
+	agg->sites[site]->frees++;
+	if (temporary)
+		agg->sites[site]->temporary++;
+}
 
 /* Called right after the global current bytes exceeded the peak. */
 static inline void lt__agg_new_peak(lt__agg_t *agg)

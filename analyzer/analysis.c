@@ -8,7 +8,7 @@ int lt__analysis_open(lt__analysis_t *a, const char *path, FILE *f,
 		      const lt__merge_opts_t *mopts)
 {
 	memset(a, 0, sizeof *a);
-	lt__decode_opts_t dopts = {.follow_parent = true};
+	lt__decode_opts_t dopts = {.follow_parent = true, .read_ahead = true};
 	int rc = f ? lt__decoder_open_stream(&a->dec, f, path, NULL, &dopts)
 		   : lt__decoder_open(&a->dec, path, &dopts);
 	if (rc)
@@ -16,7 +16,11 @@ int lt__analysis_open(lt__analysis_t *a, const char *path, FILE *f,
 	rc = lt__replay_new(&a->replay);
 	if (rc)
 		return rc;
-	return lt__merge_new(&a->merge, a->dec, lt__replay_is_live, a->replay, mopts);
+	rc = lt__merge_new(&a->merge, a->dec, lt__replay_is_live, a->replay, mopts);
+	if (rc)
+		return rc;
+	lt__merge_set_prefetch(a->merge, lt__replay_prefetch);
+	return 0;
 }
 
 int lt__analysis_step(lt__analysis_t *a, lt__merged_t *item)
@@ -41,6 +45,14 @@ int lt__analysis_run(lt__analysis_t *a,
 				 lt__decoder_size(a->dec));
 	}
 	return rc;
+}
+
+void lt__analysis_drop_input(lt__analysis_t *a)
+{
+	lt__merge_free(a->merge);
+	a->merge = NULL;
+	lt__decoder_close(a->dec);
+	a->dec = NULL;
 }
 
 void lt__analysis_close(lt__analysis_t *a)

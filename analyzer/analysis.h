@@ -35,6 +35,12 @@ int lt__analysis_run(lt__analysis_t *a,
 		     void (*progress)(void *ctx, uint64_t done, uint64_t total),
 		     void *ctx);
 
+/* Closes the decoder and the merge once the run is over, keeping the
+ * replay (a->dec and a->merge become NULL): their memory is not needed to
+ * report. Anything wanted from them (warnings, merge statistics) must be
+ * copied first. */
+void lt__analysis_drop_input(lt__analysis_t *a);
+
 void lt__analysis_close(lt__analysis_t *a);
 
 #endif

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Expands a columnar block (format.h, "Columnar blocks") back into the
- * canonical record stream that the rest of the decoder reads, running the
- * same heap model (leaktrace/model.h) the shim's writer ran. */
+/* Reads a columnar block (format.h, "Columnar blocks") op by op, running
+ * the same heap model (leaktrace/model.h) the shim's writer ran: the
+ * decoder turns the ops into records without re-encoding them as the
+ * canonical stream first. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,6 @@ void lt__columns_destroy(lt__columns_t *c)
 		lt_model_destroy(c->model);
 		free(c->model);
 	}
-	free(c->out);
 	memset(c, 0, sizeof *c);
 }
 
@@ -86,17 +86,18 @@ static size_t record_length(const uint8_t *p, const uint8_t *end)
 #define FAIL(...)                                          \
 	do {                                               \
 		snprintf(err, err_len, __VA_ARGS__);       \
+		c->active = false;                         \
 		return -EBADMSG;                           \
 	} while (0)
 
-int lt__columns_expand(lt__columns_t *c, const uint8_t *in, size_t len,
-		       const uint8_t **out, size_t *out_len, char *err, size_t err_len)
+int lt__columns_begin(lt__columns_t *c, const uint8_t *in, size_t len,
+		      char *err, size_t err_len)
 {
 	if (!c->model && model_start(c))
 		return -ENOMEM;
 	const uint8_t *p = in, *end = in + len;
-	const uint8_t *col[LT_COL_COUNT], *col_end[LT_COL_COUNT];
 	uint64_t sizes[LT_COL_COUNT], total = 0;
+	c->active = false;
 	for (int k = 0; k < LT_COL_COUNT; k++) {
 		if (lt_get_uv(&p, end, &sizes[k]) || sizes[k] > len)
 			FAIL("columnar block: bad column length");
@@ -106,36 +107,41 @@ int lt__columns_expand(lt__columns_t *c, const uint8_t *in, size_t len,
 		FAIL("columnar block: columns add up to %llu bytes, block has %llu",
 		     (unsigned long long)total, (unsigned long long)(end - p));
 	for (int k = 0; k < LT_COL_COUNT; k++) {
-		col[k] = p;
+		c->col[k] = p;
 		p += sizes[k];
-		col_end[k] = p;
+		c->col_end[k] = p;
 	}
-	/* Each op expands to at most 1 + 3 varints; RECORD ops copy META. */
-	size_t need = sizes[LT_COL_OPS] * (1 + 3 * LT_UV_MAX) + sizes[LT_COL_META] + 1;
-	if (need > c->out_cap) {
-		uint8_t *n = realloc(c->out, need);
-		if (!n)
-			return -ENOMEM;
-		c->out = n;
-		c->out_cap = need;
-	}
-	uint8_t *o = c->out;
-	uint64_t prev = 0; /* the canonical stream's previous address */
+	c->active = true;
+	return 0;
+}
+
+const uint8_t *lt__columns_first_record(const lt__columns_t *c, size_t *len)
+{
+	if (!c->active || c->col[LT_COL_OPS] == c->col_end[LT_COL_OPS] ||
+	    *c->col[LT_COL_OPS] != LT_OP_RECORD)
+		return NULL;
+	*len = record_length(c->col[LT_COL_META], c->col_end[LT_COL_META]);
+	return *len ? c->col[LT_COL_META] : NULL;
+}
+
+int lt__columns_next(lt__columns_t *c, uint64_t *prev, lt__column_op_t *op,
+		     char *err, size_t err_len)
+{
+	const uint8_t **col = c->col, *const *col_end = c->col_end;
 	lt_model_t *m = c->model;
-	const uint8_t **ops = &col[LT_COL_OPS];
-	while (*ops < col_end[LT_COL_OPS]) {
-		uint8_t op = *(*ops)++;
+	while (c->active && col[LT_COL_OPS] < col_end[LT_COL_OPS]) {
+		uint8_t code = *col[LT_COL_OPS]++;
 		uint64_t stack = 0, size = 0, field = 0, slot = 0, addr = 0;
-		if (op < LT_OP_ALLOC_HIT + LT_MODEL_MRU || op == LT_OP_ALLOC_MISS) {
+		if (code < LT_OP_ALLOC_HIT + LT_MODEL_MRU || code == LT_OP_ALLOC_MISS) {
 			if (lt_get_uv(&col[LT_COL_STACK], col_end[LT_COL_STACK], &stack) ||
 			    lt_get_uv(&col[LT_COL_SIZE], col_end[LT_COL_SIZE], &size))
 				FAIL("columnar block: allocation column ends early");
-			if (op == LT_OP_ALLOC_MISS) {
+			if (code == LT_OP_ALLOC_MISS) {
 				if (lt_get_uv(&col[LT_COL_ADDR], col_end[LT_COL_ADDR], &field))
 					FAIL("columnar block: address column ends early");
-				addr = lt_addr_from_field(field, prev);
+				addr = lt_addr_from_field(field, *prev);
 			} else {
-				addr = lt_model_predicted(m, size, op - LT_OP_ALLOC_HIT);
+				addr = lt_model_predicted(m, size, code - LT_OP_ALLOC_HIT);
 				if (!addr && c->lenient) {
 					c->skipped++;
 					continue;
@@ -145,17 +151,13 @@ int lt__columns_expand(lt__columns_t *c, const uint8_t *in, size_t len,
 					     "model entry");
 			}
 			lt_model_alloc(m, addr, size);
-			if (stack < LT_REC_ALLOC_SMALL_COUNT) {
-				*o++ = (uint8_t)(LT_REC_ALLOC_SMALL + stack);
-			} else {
-				*o++ = LT_REC_ALLOC;
-				o = lt_put_uv(o, stack);
-			}
-			o = lt_put_uv(o, size);
-			o = lt_put_uv(o, lt_addr_field(addr, prev));
-			prev = addr;
-		} else if (op == LT_OP_FREE_SLOT || op == LT_OP_FREE_ADDR) {
-			if (op == LT_OP_FREE_SLOT) {
+			op->type = LT_REC_ALLOC;
+			op->stack_id = stack;
+			op->size = size;
+			op->addr = *prev = addr;
+			return 1;
+		} else if (code == LT_OP_FREE_SLOT || code == LT_OP_FREE_ADDR) {
+			if (code == LT_OP_FREE_SLOT) {
 				if (lt_get_uv(&col[LT_COL_SLOT], col_end[LT_COL_SLOT], &slot))
 					FAIL("columnar block: slot column ends early");
 				addr = lt_model_slot_addr(m, slot);
@@ -169,14 +171,14 @@ int lt__columns_expand(lt__columns_t *c, const uint8_t *in, size_t len,
 			} else {
 				if (lt_get_uv(&col[LT_COL_ADDR], col_end[LT_COL_ADDR], &field))
 					FAIL("columnar block: address column ends early");
-				addr = lt_addr_from_field(field, prev);
+				addr = lt_addr_from_field(field, *prev);
 			}
 			uint32_t ignored;
 			lt_model_free(m, addr, &ignored);
-			*o++ = LT_REC_FREE;
-			o = lt_put_uv(o, lt_addr_field(addr, prev));
-			prev = addr;
-		} else if (op == LT_OP_RECORD) {
+			op->type = LT_REC_FREE;
+			op->addr = *prev = addr;
+			return 1;
+		} else if (code == LT_OP_RECORD) {
 			const uint8_t *r = col[LT_COL_META];
 			size_t n = record_length(r, col_end[LT_COL_META]);
 			if (!n)
@@ -188,25 +190,27 @@ int lt__columns_expand(lt__columns_t *c, const uint8_t *in, size_t len,
 				lt_get_uv(&q, r + n, &size);
 				lt_get_uv(&q, r + n, &nf);
 				lt_get_uv(&q, r + n, &of);
-				addr = lt_addr_from_field(nf, prev);
+				addr = lt_addr_from_field(nf, *prev);
 				uint64_t old = lt_addr_from_field(of, addr);
 				uint32_t ignored;
 				lt_model_free(m, old, &ignored);
 				lt_model_alloc(m, addr, size);
-				prev = addr;
 			}
-			memcpy(o, r, n);
-			o += n;
 			col[LT_COL_META] += n;
+			op->type = LT_OP_RECORD;
+			op->record = r;
+			op->record_len = n;
+			return 1;
 		} else {
-			FAIL("columnar block: unknown op 0x%02x", op);
+			FAIL("columnar block: unknown op 0x%02x", code);
 		}
 	}
+	if (!c->active)
+		return 0;
 	for (int k = 0; k < LT_COL_COUNT; k++)
 		if (col[k] != col_end[k])
 			FAIL("columnar block: column %d has %llu bytes left over", k,
 			     (unsigned long long)(col_end[k] - col[k]));
-	*out = c->out;
-	*out_len = (size_t)(o - c->out);
+	c->active = false;
 	return 0;
 }

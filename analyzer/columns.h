@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Expansion of columnar blocks into canonical records (see columns.c). */
+/* Reading of columnar blocks, op by op, with the heap model (columns.c). */
 #ifndef LT_ANALYZER_COLUMNS_H
 #define LT_ANALYZER_COLUMNS_H
 
@@ -7,14 +7,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "leaktrace/format.h"
 #include "leaktrace/model.h"
 
-/* The decoder's side of the heap model, plus the expansion buffer. One per
- * decoder: the model spans every block of a trace, in file order. */
+/* The decoder's side of the heap model, and a cursor over the current
+ * block's columns. One per decoder: the model spans every block of a
+ * trace, in file order. */
 typedef struct lt__columns_s {
 	lt_model_t *model;
-	uint8_t *out;
-	size_t out_cap;
+	const uint8_t *col[LT_COL_COUNT], *col_end[LT_COL_COUNT];
+	bool active; /* a block's ops are being read */
 	/* Set when the blocks that built the model are missing (a fork
 	 * child whose parent trace is gone): events the model cannot resolve
 	 * are skipped and counted instead of being corruption. */
@@ -22,14 +24,35 @@ typedef struct lt__columns_s {
 	uint64_t skipped;
 } lt__columns_t;
 
+/* One op of a columnar block, as lt__columns_next() yields it. */
+typedef struct lt__column_op_s {
+	int type; /* LT_REC_ALLOC, LT_REC_FREE, or LT_OP_RECORD */
+	uint64_t stack_id, size, addr; /* ALLOC: all; FREE: addr */
+	const uint8_t *record; /* RECORD: one canonical record (not ALLOC */
+	size_t record_len; /* or FREE) of the META column */
+} lt__column_op_t;
+
 int lt__columns_init(lt__columns_t *c);
 void lt__columns_destroy(lt__columns_t *c);
 
-/* Expands the len bytes of a decompressed columnar payload into canonical
- * records at *out (valid until the next call). Returns 0, -ENOMEM, or
- * -EBADMSG with a message in err on corrupt input. Must be called for
- * every columnar block in file order. */
-int lt__columns_expand(lt__columns_t *c, const uint8_t *in, size_t len,
-		       const uint8_t **out, size_t *out_len, char *err, size_t err_len);
+/* Starts reading the len bytes of a decompressed columnar payload (which
+ * must stay in place while it is read). Returns 0, -ENOMEM, or -EBADMSG
+ * with a message in err on corrupt input. Every columnar block must be
+ * read to its end, in file order: the model follows the ops. */
+int lt__columns_begin(lt__columns_t *c, const uint8_t *in, size_t len,
+		      char *err, size_t err_len);
+
+/* Reads the next op of the block into *op, updating the model (a REALLOC
+ * in the META column included). prev is the canonical stream's previous
+ * address (format.h), which addresses are relative to; it is updated for
+ * ALLOC and FREE, and left to the caller for RECORD. Returns 1, 0 at the
+ * end of the block (then c->active is false), or -EBADMSG with a message
+ * in err. */
+int lt__columns_next(lt__columns_t *c, uint64_t *prev, lt__column_op_t *op,
+		     char *err, size_t err_len);
+
+/* The first canonical record of the block just begun when its first op is
+ * a RECORD (*len bytes at the returned pointer), else NULL. Reads nothing. */
+const uint8_t *lt__columns_first_record(const lt__columns_t *c, size_t *len);
 
 #endif /* LT_ANALYZER_COLUMNS_H */

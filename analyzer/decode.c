@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -19,6 +20,11 @@
 
 #define LT__MAX_SOURCES 8 /* fork nesting we follow: parent, grandparent... */
 #define LT__MAX_PENDING 4 /* pseudo records queued by one block load */
+#define LT__BATCH_RECORDS 8192 /* records per read-ahead batch (~1 MiB): few
+				* enough hand-overs that waking the other
+				* thread costs nothing much */
+#define LT__BATCH_ARENA (64u << 10) /* first arena chunk of a batch */
+#define LT__BATCHES 4 /* batches in flight: the producer runs this far ahead */
 
 /* One input file. A fork child's parent is read only up to limit. */
 struct lt__source {
@@ -44,6 +50,8 @@ struct lt__epoch_slot {
 };
 
 enum lt__state { LT__ST_OK, LT__ST_END, LT__ST_ERROR };
+
+struct lt__ahead;
 
 struct lt__decoder_s {
 	lt__decode_opts_t opts;
@@ -82,7 +90,22 @@ struct lt__decoder_s {
 	bool truncated;
 	uint64_t trunc_offset;
 	uint64_t consumed; /* bytes of all sources read, for progress */
+
+	lt__record_t ref; /* what lt__decoder_next_ref() points at */
+	/* With read_ahead: the decoder that reads the file runs in another
+	 * thread and this one only takes its batches (see "read-ahead"). The
+	 * fields above that the accessors read (state, err, errbuf,
+	 * warnings, truncated, consumed, columns.skipped) are then this
+	 * thread's copies, updated from the batches. */
+	struct lt__ahead *ahead;
 };
+
+/* The read-ahead (at the end of this file). */
+static int ahead_next(lt__decoder_t *d, const lt__record_t **rec);
+static int ahead_start(lt__decoder_t *d);
+static void ahead_close(lt__decoder_t *d);
+static const char *ahead_path(const lt__decoder_t *d);
+static uint64_t ahead_size(const lt__decoder_t *d);
 
 static int fail(lt__decoder_t *d, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -100,6 +123,18 @@ static int fail(lt__decoder_t *d, int err, const char *fmt, ...)
 	return err;
 }
 
+/* Appends n bytes of whole lines to the warnings. */
+static void append_warnings(lt__decoder_t *d, const char *lines, size_t n)
+{
+	char *w = realloc(d->warnings, d->warnings_len + n + 1);
+	if (!w)
+		return; /* a lost warning is not worth failing the analysis */
+	memcpy(w + d->warnings_len, lines, n);
+	d->warnings_len += n;
+	w[d->warnings_len] = '\0';
+	d->warnings = w;
+}
+
 static void warn(lt__decoder_t *d, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -115,13 +150,7 @@ static void warn(lt__decoder_t *d, const char *fmt, ...)
 	if ((size_t)n > sizeof line - 2)
 		n = sizeof line - 2;
 	line[n++] = '\n';
-	char *w = realloc(d->warnings, d->warnings_len + (size_t)n + 1);
-	if (!w)
-		return; /* a lost warning is not worth failing the analysis */
-	memcpy(w + d->warnings_len, line, (size_t)n);
-	d->warnings_len += (size_t)n;
-	w[d->warnings_len] = '\0';
-	d->warnings = w;
+	append_warnings(d, line, (size_t)n);
 }
 
 static const char *top_path(const lt__decoder_t *d)
@@ -555,6 +584,51 @@ event:
 	return 1;
 }
 
+/* Puts d in its error state for lt__columns_next()'s failure rc. */
+static int column_failed(lt__decoder_t *d, int rc, const char *why)
+{
+	return fail(d, rc, "%s: corrupt trace: %s (block at byte %llu)", top_path(d), why,
+		    (unsigned long long)d->block_offset);
+}
+
+/* Reads the next op of the current columnar block. Returns 1 with an
+ * ALLOC or FREE in *r; 0 when there is none (a RECORD op, now at d->p for
+ * decode_record(), or the block's end); or a negative errno. */
+static int column_record(lt__decoder_t *d, lt__record_t *r)
+{
+	lt__column_op_t op;
+	char why[160];
+	int rc = lt__columns_next(&d->columns, &d->prev_addr, &op, why, sizeof why);
+	if (rc < 0)
+		return column_failed(d, rc, why);
+	if (rc == 0)
+		return 0;
+	if (op.type == LT_OP_RECORD) {
+		d->p = op.record;
+		d->end = op.record + op.record_len;
+		return 0;
+	}
+	/* What decode_record() makes of the canonical ALLOC or FREE. */
+	r->type = op.type;
+	r->thread = d->cur_thread;
+	r->epoch = d->cur_epoch;
+	r->u.ev.addr = op.addr;
+	r->u.ev.old_addr = 0;
+	r->u.ev.after_thread = r->u.ev.after_free = 0;
+	if (op.type == LT_REC_ALLOC) {
+		r->u.ev.stack_id = op.stack_id;
+		r->u.ev.size = op.size;
+		if (d->after_free) {
+			r->u.ev.after_thread = d->after_thread;
+			r->u.ev.after_free = d->after_free;
+		}
+	} else {
+		r->u.ev.stack_id = r->u.ev.size = 0;
+	}
+	d->after_free = 0;
+	return 1;
+}
+
 /* ---- blocks and sources ------------------------------------------- */
 
 static int ensure_cap(uint8_t **buf, size_t *cap, size_t n)
@@ -627,11 +701,18 @@ static FILE *open_parent(const struct lt__source *child, const char *parent,
 static int check_fork_child(lt__decoder_t *d, struct lt__source *s)
 {
 	s->fork_checked = true;
-	if (!d->opts.follow_parent || d->p >= d->end || *d->p != LT_REC_PROCESS)
+	const uint8_t *first = d->p, *first_end = d->end;
+	size_t first_len;
+	if (d->columns.active) {
+		first = lt__columns_first_record(&d->columns, &first_len);
+		first_end = first ? first + first_len : NULL;
+	}
+	if (!d->opts.follow_parent || !first || first >= first_end ||
+	    *first != LT_REC_PROCESS)
 		return 0;
-	const uint8_t *p = d->p + 1;
+	const uint8_t *p = first + 1;
 	uint64_t len;
-	if (lt_get_uv(&p, d->end, &len) || len > (uint64_t)(d->end - p))
+	if (lt_get_uv(&p, first_end, &len) || len > (uint64_t)(first_end - p))
 		return 0; /* decode_record will report it */
 	lt__record_t r;
 	if (parse_process(d, p, p + len, &r) != 0)
@@ -797,18 +878,16 @@ static int load_block(lt__decoder_t *d)
 	d->block_start = d->p = d->raw;
 	d->end = d->raw + raw_len;
 	if (codec == LT_CODEC_ZSTD_COLUMNS || codec == LT_CODEC_COLUMNS) {
-		const uint8_t *canon;
-		size_t canon_len;
+		/* Read op by op by next_plain(); the canonical stream is
+		 * just the META column's records, one at a time. */
 		char why[160];
-		int rc = lt__columns_expand(&d->columns, d->raw, raw_len, &canon,
-					    &canon_len, why, sizeof why);
+		int rc = lt__columns_begin(&d->columns, d->raw, raw_len, why, sizeof why);
 		if (rc == -ENOMEM)
 			return fail(d, rc, "out of memory");
 		if (rc)
 			return fail(d, rc, "%s: corrupt trace: %s (block at byte %llu)",
 				    s->path, why, (unsigned long long)at);
-		d->block_start = d->p = canon;
-		d->end = canon + canon_len;
+		d->end = d->p;
 	}
 	d->cur_thread = d->cur_epoch = d->prev_addr = 0;
 	d->after_free = 0;
@@ -821,7 +900,9 @@ static int load_block(lt__decoder_t *d)
 		if (rc < 0)
 			return rc;
 		if (rc == 1) {
-			d->p = d->end; /* re-read after the parent's prefix */
+			/* Re-read after the parent's prefix. */
+			d->p = d->end;
+			d->columns.active = false;
 			return 1;
 		}
 	}
@@ -878,7 +959,10 @@ int lt__decoder_open_stream(lt__decoder_t **out, FILE *f, const char *name,
 		d->truncated = true;
 		d->trunc_offset = 0;
 		d->state = LT__ST_END;
+		return 0;
 	}
+	if (d->opts.read_ahead && sysconf(_SC_NPROCESSORS_ONLN) > 1)
+		return ahead_start(d);
 	return 0;
 }
 
@@ -897,7 +981,9 @@ int lt__decoder_open(lt__decoder_t **out, const char *path,
 	return lt__decoder_open_stream(out, f, path, NULL, opts);
 }
 
-int lt__decoder_next(lt__decoder_t *d, lt__record_t *rec)
+
+/* lt__decoder_next() of a decoder that reads its file itself. */
+static int next_plain(lt__decoder_t *d, lt__record_t *rec)
 {
 	for (;;) {
 		if (d->state == LT__ST_ERROR)
@@ -916,12 +1002,38 @@ int lt__decoder_next(lt__decoder_t *d, lt__record_t *rec)
 				return rc;
 			continue;
 		}
+		if (d->columns.active) {
+			int rc = column_record(d, rec);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
 		int rc = load_block(d);
 		if (rc == 0)
 			d->state = LT__ST_END;
 		else if (rc < 0)
 			return rc;
 	}
+}
+
+int lt__decoder_next(lt__decoder_t *d, lt__record_t *rec)
+{
+	if (!d->ahead)
+		return next_plain(d, rec);
+	const lt__record_t *r;
+	int rc = ahead_next(d, &r);
+	if (rc == 1)
+		*rec = *r;
+	return rc;
+}
+
+int lt__decoder_next_ref(lt__decoder_t *d, const lt__record_t **rec)
+{
+	if (d->ahead)
+		return ahead_next(d, rec);
+	int rc = next_plain(d, &d->ref);
+	*rec = &d->ref;
+	return rc;
 }
 
 bool lt__decoder_truncated(const lt__decoder_t *d, uint64_t *offset)
@@ -936,15 +1048,29 @@ const char *lt__decoder_error(const lt__decoder_t *d)
 	return d ? d->errbuf : "out of memory";
 }
 
+static const char *trace_path(const lt__decoder_t *d)
+{
+	if (d->ahead)
+		return ahead_path(d);
+	return d->nsrc ? d->src[0].path : "";
+}
+
 const char *lt__decoder_warnings(lt__decoder_t *d)
 {
 	if (d->columns.skipped && !d->skip_warned) {
 		/* Added once, at the first look after the skips happened. */
 		d->skip_warned = true;
 		warn(d, "%s: %llu events refer to the missing parent trace and were skipped",
-		     d->nsrc ? d->src[0].path : "", (unsigned long long)d->columns.skipped);
+		     trace_path(d), (unsigned long long)d->columns.skipped);
 	}
 	return d->warnings ? d->warnings : "";
+}
+
+uint64_t lt__decoder_size(const lt__decoder_t *d)
+{
+	if (d->ahead)
+		return ahead_size(d);
+	return d->nsrc ? d->src[0].size : 0;
 }
 
 uint64_t lt__decoder_position(const lt__decoder_t *d)
@@ -952,15 +1078,11 @@ uint64_t lt__decoder_position(const lt__decoder_t *d)
 	return d->consumed;
 }
 
-uint64_t lt__decoder_size(const lt__decoder_t *d)
-{
-	return d->nsrc ? d->src[0].size : 0;
-}
-
 void lt__decoder_close(lt__decoder_t *d)
 {
 	if (!d)
 		return;
+	ahead_close(d);
 	while (d->nsrc > 0)
 		source_close(&d->src[--d->nsrc]);
 	ZSTD_freeDCtx(d->zctx);
@@ -972,4 +1094,481 @@ void lt__decoder_close(lt__decoder_t *d)
 	free(d->mods);
 	free(d->warnings);
 	free(d);
+}
+
+/* ---- read-ahead ------------------------------------------------------ */
+
+/* The producer thread runs a plain decoder (inner) over the file and fills
+ * batches of records, deep-copying whatever a record points to into the
+ * batch's arena; the consumer (the thread that calls lt__decoder_next)
+ * reads a batch in place and hands it back when it moves on. Batches go
+ * round between two lists under one mutex: `full` (producer appends,
+ * consumer takes the head) and `spare` (consumer returns, producer takes).
+ * A batch belongs to exactly one side at a time, and every hand-over goes
+ * through the mutex, whose unlock/lock pair orders the writes of one side
+ * before the reads of the other: no atomics are needed, and the lock is
+ * taken twice per LT__BATCH_RECORDS records. At most LT__BATCHES batches
+ * exist, so memory stays bounded however long the trace is. */
+
+struct lt__arena_chunk {
+	struct lt__arena_chunk *next;
+	size_t used, cap;
+	max_align_t data[]; /* cap bytes */
+};
+
+/* A record in a batch. The common one, an ALLOC or FREE without an AFTER,
+ * travels in these 48 bytes (a record is 120): the consumer reads a batch
+ * that the other core wrote, so its size is what the hand-over costs. Any
+ * other record is in the batch's `full` array, at index `full`. */
+struct lt__packed {
+	uint64_t stack_id, size, addr, thread, epoch;
+	int32_t type; /* LT_REC_ALLOC, LT_REC_FREE, or -1: see full */
+	uint32_t full;
+};
+
+struct lt__batch {
+	struct lt__batch *next;
+	struct lt__packed recs[LT__BATCH_RECORDS];
+	size_t n;
+	lt__record_t *full;
+	size_t nfull, full_cap;
+	struct lt__arena_chunk *arena; /* newest first */
+	/* Decoder state after the batch's last record. */
+	int status; /* 1: more batches follow; 0: end of trace; < 0: error */
+	uint64_t consumed, skipped;
+	char *warnings; /* nwarnings bytes of lines added while filling it */
+	size_t nwarnings;
+	/* Only in the last batch (status != 1). */
+	bool truncated;
+	uint64_t trunc_offset;
+	char errbuf[512];
+};
+
+struct lt__ahead {
+	lt__decoder_t *inner; /* the producer's; the consumer never touches it */
+	pthread_t thread;
+	bool joined;
+	char *path; /* the trace's path, for messages */
+	uint64_t size;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* a list changed, or stop was set */
+	/* Under lock. */
+	struct lt__batch *full, *full_tail, *spare;
+	int nbatches; /* allocated so far, at most LT__BATCHES */
+	bool stop; /* the consumer closes: the producer must quit */
+
+	/* Consumer only: the batch being read. */
+	struct lt__batch *cur;
+	size_t pos;
+};
+
+/* Returns n bytes of b's arena (aligned for any type), or NULL. */
+static void *arena_alloc(struct lt__batch *b, size_t n)
+{
+	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	struct lt__arena_chunk *c = b->arena;
+	if (!c || c->cap - c->used < n) {
+		size_t cap = n > LT__BATCH_ARENA ? n : LT__BATCH_ARENA;
+		c = malloc(sizeof *c + cap);
+		if (!c)
+			return NULL;
+		c->used = 0;
+		c->cap = cap;
+		c->next = b->arena;
+		b->arena = c;
+	}
+	void *p = (char *)c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+/* Keeps the first chunk (the one reused most), frees the others. */
+static void arena_reset(struct lt__batch *b)
+{
+	struct lt__arena_chunk *c = b->arena, *keep = NULL;
+	while (c) {
+		struct lt__arena_chunk *next = c->next;
+		if (!next) {
+			keep = c;
+			keep->used = 0;
+		} else {
+			free(c);
+		}
+		c = next;
+	}
+	b->arena = keep;
+}
+
+static int copy_str(struct lt__batch *b, lt__str_t *s)
+{
+	if (!s->len)
+		return 0;
+	char *p = arena_alloc(b, s->len);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, s->ptr, s->len);
+	s->ptr = p;
+	return 0;
+}
+
+static void *copy_mem(struct lt__batch *b, const void *src, size_t n)
+{
+	void *p = arena_alloc(b, n ? n : 1);
+	if (p && n)
+		memcpy(p, src, n);
+	return p;
+}
+
+/* Copies what r points to (inside the inner decoder's block or buffers,
+ * which the next record may overwrite) into b's arena and points r there.
+ * Returns 0 or -ENOMEM. */
+static int own_pointers(struct lt__batch *b, lt__record_t *r)
+{
+	switch (r->type) {
+	case LT_REC_PROCESS: {
+		lt__str_t *argv = copy_mem(b, r->u.process.argv,
+					   (size_t)r->u.process.argc * sizeof *argv);
+		if (!argv)
+			return -ENOMEM;
+		for (uint64_t i = 0; i < r->u.process.argc; i++)
+			if (copy_str(b, &argv[i]))
+				return -ENOMEM;
+		r->u.process.argv = argv;
+		return copy_str(b, &r->u.process.exe) ||
+				       copy_str(b, &r->u.process.parent_trace)
+			       ? -ENOMEM
+			       : 0;
+	}
+	case LT_REC_STACK:
+		r->u.stack.frames = copy_mem(b, r->u.stack.frames,
+					     r->u.stack.depth * sizeof *r->u.stack.frames);
+		return r->u.stack.frames ? 0 : -ENOMEM;
+	case LT_REC_MODULES: {
+		lt__module_rec_t *m = copy_mem(b, r->u.modules.modules,
+					       (size_t)r->u.modules.count * sizeof *m);
+		if (!m)
+			return -ENOMEM;
+		for (uint64_t i = 0; i < r->u.modules.count; i++) {
+			if (copy_str(b, &m[i].path))
+				return -ENOMEM;
+			if (m[i].build_id_len) {
+				m[i].build_id = copy_mem(b, m[i].build_id, m[i].build_id_len);
+				if (!m[i].build_id)
+					return -ENOMEM;
+			}
+		}
+		r->u.modules.modules = m;
+		return 0;
+	}
+	case LT_REC_MARKER:
+		return copy_str(b, &r->u.marker);
+	case LT_REC_EXEC:
+		return copy_str(b, &r->u.exec);
+	case LT__REC_SEGMENT: /* the path is freed when its source closes */
+		r->u.segment.path = copy_mem(b, r->u.segment.path,
+					     strlen(r->u.segment.path) + 1);
+		return r->u.segment.path ? 0 : -ENOMEM;
+	default:
+		return 0;
+	}
+}
+
+/* Producer: takes a spare batch, waiting for one. NULL when told to
+ * stop. */
+static struct lt__batch *take_spare(struct lt__ahead *a)
+{
+	struct lt__batch *b = NULL;
+	pthread_mutex_lock(&a->lock);
+	while (!a->stop && !a->spare)
+		pthread_cond_wait(&a->cond, &a->lock);
+	if (!a->stop) {
+		b = a->spare;
+		a->spare = b->next;
+	}
+	pthread_mutex_unlock(&a->lock);
+	return b;
+}
+
+/* Producer: fills b from the inner decoder. warned: bytes of the inner
+ * decoder's warnings shipped so far. */
+static void fill_batch(struct lt__ahead *a, struct lt__batch *b, size_t *warned)
+{
+	lt__decoder_t *in = a->inner;
+	b->n = 0;
+	b->status = 1;
+	arena_reset(b);
+	b->nfull = 0;
+	while (b->n < LT__BATCH_RECORDS) {
+		if (in->state == LT__ST_OK && !in->npending && in->p >= in->end &&
+		    in->columns.active && !in->after_free) {
+			/* Most records are a columnar block's allocations and
+			 * frees: straight from the columns into the batch, as
+			 * column_record() would make them. */
+			lt__column_op_t op;
+			char why[160];
+			int rc = lt__columns_next(&in->columns, &in->prev_addr, &op, why,
+						  sizeof why);
+			if (rc < 0) {
+				b->status = column_failed(in, rc, why);
+				break;
+			}
+			if (rc == 1 && op.type != LT_OP_RECORD) {
+				struct lt__packed *p = &b->recs[b->n++];
+				p->type = op.type;
+				p->stack_id = op.type == LT_REC_ALLOC ? op.stack_id : 0;
+				p->size = op.type == LT_REC_ALLOC ? op.size : 0;
+				p->addr = op.addr;
+				p->thread = in->cur_thread;
+				p->epoch = in->cur_epoch;
+				continue;
+			}
+			if (rc == 1) { /* decode_record() reads it below */
+				in->p = op.record;
+				in->end = op.record + op.record_len;
+			}
+		}
+		if (b->nfull == b->full_cap) {
+			size_t cap = b->full_cap ? b->full_cap * 2 : 64;
+			lt__record_t *f = realloc(b->full, cap * sizeof *f);
+			if (!f) {
+				b->status = fail(in, -ENOMEM, "out of memory");
+				break;
+			}
+			b->full = f;
+			b->full_cap = cap;
+		}
+		lt__record_t *r = &b->full[b->nfull];
+		int rc = next_plain(in, r);
+		if (rc == 1 && own_pointers(b, r))
+			rc = fail(in, -ENOMEM, "out of memory");
+		if (rc != 1) {
+			b->status = rc;
+			break;
+		}
+		struct lt__packed *p = &b->recs[b->n++];
+		if ((r->type == LT_REC_ALLOC || r->type == LT_REC_FREE) &&
+		    !r->u.ev.after_thread && !r->u.ev.after_free) {
+			p->type = r->type;
+			p->stack_id = r->u.ev.stack_id;
+			p->size = r->u.ev.size;
+			p->addr = r->u.ev.addr;
+			p->thread = r->thread;
+			p->epoch = r->epoch;
+		} else {
+			p->type = -1;
+			p->full = (uint32_t)b->nfull++;
+		}
+		/* Metadata can be big (module maps): ship it rather than
+		 * growing the arena without end. */
+		if (b->arena && b->arena->next)
+			break;
+	}
+	b->consumed = in->consumed;
+	b->skipped = in->columns.skipped;
+	b->nwarnings = in->warnings_len - *warned;
+	if (b->nwarnings) {
+		char *w = realloc(b->warnings, b->nwarnings);
+		if (w) {
+			memcpy(w, in->warnings + *warned, b->nwarnings);
+			b->warnings = w;
+		} else {
+			b->nwarnings = 0; /* as warn() does: lost, not fatal */
+		}
+		*warned = in->warnings_len;
+	}
+	if (b->status != 1) {
+		b->truncated = in->truncated;
+		b->trunc_offset = in->trunc_offset;
+		memcpy(b->errbuf, in->errbuf, sizeof b->errbuf);
+	}
+}
+
+static void *producer(void *arg)
+{
+	struct lt__ahead *a = arg;
+	size_t warned = 0;
+	struct lt__batch *b;
+	while ((b = take_spare(a)) != NULL) {
+		fill_batch(a, b, &warned);
+		bool last = b->status != 1;
+		pthread_mutex_lock(&a->lock);
+		b->next = NULL;
+		if (a->full_tail)
+			a->full_tail->next = b;
+		else
+			a->full = b;
+		a->full_tail = b;
+		pthread_cond_broadcast(&a->cond);
+		pthread_mutex_unlock(&a->lock);
+		if (last)
+			break;
+	}
+	return NULL;
+}
+
+/* Consumer: the next record, from the current batch or the next one. */
+static int ahead_next(lt__decoder_t *d, const lt__record_t **rec)
+{
+	struct lt__ahead *a = d->ahead;
+	for (;;) {
+		if (d->state == LT__ST_ERROR)
+			return d->err;
+		if (d->state == LT__ST_END)
+			return 0;
+		struct lt__batch *b = a->cur;
+		if (b && a->pos < b->n) {
+			const struct lt__packed *p = &b->recs[a->pos++];
+			if (p->type < 0) {
+				*rec = &b->full[p->full];
+				return 1;
+			}
+			/* As next_plain() makes an ALLOC or FREE (d->ref is
+			 * only ever one of these: its old_addr and after
+			 * fields stay 0 from ahead_start()). */
+			lt__record_t *r = &d->ref;
+			r->type = p->type;
+			r->thread = p->thread;
+			r->epoch = p->epoch;
+			r->u.ev.stack_id = p->stack_id;
+			r->u.ev.size = p->size;
+			r->u.ev.addr = p->addr;
+			*rec = r;
+			return 1;
+		}
+		if (b && b->status != 1) {
+			/* The last batch is read: now the end or the error. */
+			d->err = b->status < 0 ? b->status : 0;
+			d->state = b->status < 0 ? LT__ST_ERROR : LT__ST_END;
+			continue;
+		}
+		pthread_mutex_lock(&a->lock);
+		if (b) { /* read through: back to the producer */
+			b->next = a->spare;
+			a->spare = b;
+			a->cur = NULL;
+			pthread_cond_broadcast(&a->cond);
+		}
+		while (!a->full)
+			pthread_cond_wait(&a->cond, &a->lock);
+		b = a->full;
+		a->full = b->next;
+		if (!a->full)
+			a->full_tail = NULL;
+		b->next = NULL; /* ours alone now */
+		pthread_mutex_unlock(&a->lock);
+
+		a->cur = b;
+		a->pos = 0;
+		d->consumed = b->consumed;
+		d->columns.skipped = b->skipped;
+		if (b->nwarnings)
+			append_warnings(d, b->warnings, b->nwarnings);
+		if (b->status != 1) {
+			/* The producer returns right after handing this
+			 * batch over. */
+			pthread_join(a->thread, NULL);
+			a->joined = true;
+			d->truncated = b->truncated;
+			d->trunc_offset = b->trunc_offset;
+			memcpy(d->errbuf, b->errbuf, sizeof d->errbuf);
+		}
+	}
+}
+
+static void free_batches(struct lt__batch *b)
+{
+	while (b) {
+		struct lt__batch *next = b->next;
+		arena_reset(b);
+		free(b->arena);
+		free(b->full);
+		free(b->warnings);
+		free(b);
+		b = next;
+	}
+}
+
+/* Moves the opened decoder d into a producer thread; d becomes the
+ * consumer's end. Returns 0; when the thread or its batches cannot be
+ * had, d simply stays a plain decoder. */
+static int ahead_start(lt__decoder_t *d)
+{
+	struct lt__ahead *a = calloc(1, sizeof *a);
+	lt__decoder_t *in = malloc(sizeof *in);
+	char *path = strdup(d->src[0].path);
+	if (!a || !in || !path)
+		goto plain;
+	for (int i = 0; i < LT__BATCHES; i++) {
+		struct lt__batch *b = calloc(1, sizeof *b);
+		if (!b)
+			goto plain;
+		b->next = a->spare;
+		a->spare = b;
+	}
+	if (pthread_mutex_init(&a->lock, NULL))
+		goto plain;
+	if (pthread_cond_init(&a->cond, NULL)) {
+		pthread_mutex_destroy(&a->lock);
+		goto plain;
+	}
+	/* The inner decoder takes over everything d owned. */
+	*in = *d;
+	a->inner = in;
+	a->path = path;
+	a->size = d->nsrc ? d->src[0].size : 0;
+	if (pthread_create(&a->thread, NULL, producer, a)) {
+		pthread_cond_destroy(&a->cond);
+		pthread_mutex_destroy(&a->lock);
+		goto plain;
+	}
+	lt__decode_opts_t opts = d->opts;
+	uint64_t consumed = d->consumed;
+	memset(d, 0, sizeof *d);
+	d->opts = opts;
+	d->consumed = consumed;
+	d->ahead = a;
+	return 0;
+
+plain:
+	if (a)
+		free_batches(a->spare);
+	free(a);
+	free(in);
+	free(path);
+	return 0;
+}
+
+static const char *ahead_path(const lt__decoder_t *d)
+{
+	return d->ahead->path;
+}
+
+static uint64_t ahead_size(const lt__decoder_t *d)
+{
+	return d->ahead->size;
+}
+
+/* Stops the producer (if it still runs) and frees the read-ahead. */
+static void ahead_close(lt__decoder_t *d)
+{
+	struct lt__ahead *a = d->ahead;
+	if (!a)
+		return;
+	if (!a->joined) {
+		pthread_mutex_lock(&a->lock);
+		a->stop = true;
+		pthread_cond_broadcast(&a->cond);
+		pthread_mutex_unlock(&a->lock);
+		pthread_join(a->thread, NULL);
+	}
+	pthread_cond_destroy(&a->cond);
+	pthread_mutex_destroy(&a->lock);
+	free_batches(a->cur);
+	free_batches(a->full);
+	free_batches(a->spare);
+	lt__decoder_close(a->inner);
+	free(a->path);
+	free(a);
+	d->ahead = NULL;
 }

@@ -99,6 +99,12 @@ typedef struct lt__record_s {
 typedef struct lt__decode_opts_s {
 	bool emit_blocks; /* yield LT__REC_BLOCK before each block's records */
 	bool follow_parent; /* read a fork child's parent prefix (default on) */
+	/* Decode in a second thread, which hands records over in batches
+	 * while this one consumes them (only when more than one CPU is
+	 * online). The records and every accessor stay the same; the only
+	 * visible difference is that a corrupt block may be reported a few
+	 * thousand records later than without. */
+	bool read_ahead;
 } lt__decode_opts_t;
 
 typedef struct lt__decoder_s lt__decoder_t;
@@ -124,6 +130,10 @@ int lt__decoder_open_stream(lt__decoder_t **out, FILE *f, const char *name,
  * calls return the same value. Pointers in *rec stay valid until the next
  * call. */
 int lt__decoder_next(lt__decoder_t *d, lt__record_t *rec);
+
+/* Like lt__decoder_next(), without the copy: on 1, *rec points at the
+ * record, valid (with everything it points to) until the next call. */
+int lt__decoder_next_ref(lt__decoder_t *d, const lt__record_t **rec);
 
 /* True when the trace stopped short (a block or the header cut by end of
  * file); *offset is then the byte where the readable trace ends. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* leaktrace-report: parses options and wires the analyzer's stages
  * together (decode -> merge -> replay -> symbolize -> report). */
+#define _GNU_SOURCE /* strdup */
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -232,6 +233,18 @@ static int run_report(const struct options *o)
 			"(the program was probably killed)\n",
 			(unsigned long long)r.truncated_at);
 	lt__merge_stats(a.merge, &r.merge);
+	/* What the report needs from the input is copied: the decoder, the
+	 * merge and the live blocks go before symbolization, which is the
+	 * other big user of memory (libdw's debug information). */
+	char *warnings = strdup(r.warnings);
+	if (!warnings) {
+		fprintf(stderr, "leaktrace-report: %s\n", strerror(ENOMEM));
+		lt__analysis_close(&a);
+		return 2;
+	}
+	r.warnings = warnings;
+	lt__analysis_drop_input(&a);
+	lt__replay_drop_live(a.replay);
 	if (o->color >= 0)
 		r.color = o->color;
 	else
@@ -276,6 +289,7 @@ static int run_report(const struct options *o)
 	lt__callsites_free(&sites);
 	lt__sym_free(sym);
 	lt__analysis_close(&a);
+	free(warnings);
 	return status;
 }
 

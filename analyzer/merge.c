@@ -22,6 +22,8 @@
 #define LT__MAX_STALLS 4 /* stalls in one epoch before the rest of it goes unplanned */
 #define LT__BATCH_MAX (1u << 20) /* events of one thread in one plan (an epoch is less) */
 #define LT__GATE_EVERY 64 /* records read between recomputations of the gate */
+#define LT__PREFETCH_AHEAD 16 /* queued events between a prefetch and its use:
+			       * about a memory latency of replay work */
 
 /* A run: a thread's queued events of one epoch. */
 struct lt__run {
@@ -63,6 +65,7 @@ struct lt__mthread {
 struct lt__merge_s {
 	lt__decoder_t *dec;
 	lt__is_live_fn is_live;
+	lt__prefetch_fn prefetch; /* NULL: none */
 	void *ctx;
 	lt__merge_opts_t opts;
 
@@ -248,17 +251,16 @@ static struct lt__mthread *thread_get(lt__merge_t *m, uint64_t index)
 	return t;
 }
 
-/* Appends ev to its thread's queue. Returns 0 or -ENOMEM. */
-static int enqueue(lt__merge_t *m, const lt__event_t *ev)
+/* Makes room for one more event in t's queue and opens a run for epoch
+ * when it starts one. Returns the slot to fill (then commit_slot), or NULL
+ * when memory is short. */
+static lt__event_t *reserve_slot(struct lt__mthread *t, uint64_t epoch)
 {
-	struct lt__mthread *t = thread_get(m, ev->thread);
-	if (!t)
-		return -ENOMEM;
 	if (t->tail - t->head == t->cap) {
 		uint64_t ncap = t->cap ? t->cap * 2 : 64;
 		lt__event_t *q = malloc(ncap * sizeof *q);
 		if (!q)
-			return -ENOMEM;
+			return NULL;
 		for (uint64_t i = t->head; i != t->tail; i++)
 			q[i - t->head] = t->q[i & (t->cap - 1)];
 		free(t->q);
@@ -267,14 +269,14 @@ static int enqueue(lt__merge_t *m, const lt__event_t *ev)
 		t->head = 0;
 		t->cap = ncap;
 	}
-	if (t->head == t->tail || ev->epoch != t->open_epoch) {
+	if (t->head == t->tail || epoch != t->open_epoch) {
 		if (t->head == t->tail)
 			t->runs_head = t->runs_tail; /* no queued event is in them */
 		if (t->runs_tail - t->runs_head == t->runs_cap) {
 			uint32_t ncap = t->runs_cap ? t->runs_cap * 2 : 8;
 			struct lt__run *r = malloc(ncap * sizeof *r);
 			if (!r)
-				return -ENOMEM;
+				return NULL;
 			for (uint32_t i = t->runs_head; i != t->runs_tail; i++)
 				r[i - t->runs_head] = t->runs[i & (t->runs_cap - 1)];
 			free(t->runs);
@@ -284,23 +286,32 @@ static int enqueue(lt__merge_t *m, const lt__event_t *ev)
 			t->runs_cap = ncap;
 		}
 		struct lt__run *run = &t->runs[t->runs_tail++ & (t->runs_cap - 1)];
-		run->epoch = ev->epoch;
+		run->epoch = epoch;
 		run->len = 0;
-		t->open_epoch = ev->epoch;
+		t->open_epoch = epoch;
 	}
-	uint32_t *open = &t->runs[(t->runs_tail - 1) & (t->runs_cap - 1)].len;
+	return &t->q[t->tail & (t->cap - 1)];
+}
+
+/* Appends the event filled in at reserve_slot()'s slot (its type, thread,
+ * epoch, seq, payload fields and str) to t's queue. Returns 0, or -ENOMEM
+ * with the slot not queued. */
+static int commit_slot(lt__merge_t *m, struct lt__mthread *t)
+{
 	lt__event_t *slot = &t->q[t->tail & (t->cap - 1)];
-	*slot = *ev;
-	slot->run_index = (*open)++;
+	slot->run_index = t->runs[(t->runs_tail - 1) & (t->runs_cap - 1)].len++;
 	slot->plan_id = LT__ORDER_NONE;
-	if (ev->type == LT_REC_FREE || ev->type == LT_REC_REALLOC)
-		slot->free_no = ++t->frees_enqueued;
-	t->tail++;
-	if (t->tail - t->head == 1) {
+	slot->forced = false;
+	slot->free_no = 0;
+	if (slot->type == LT_REC_FREE || slot->type == LT_REC_REALLOC)
+		slot->free_no = (uint32_t)++t->frees_enqueued;
+	if (t->tail == t->head) {
+		/* Its first queued event: front(t) is the slot already. */
 		int rc = heap_push(m, t);
 		if (rc)
 			return rc;
 	}
+	t->tail++;
 	if (++m->buffered > m->stats.max_buffered)
 		m->stats.max_buffered = m->buffered;
 	return 0;
@@ -311,6 +322,19 @@ static void dequeue(lt__merge_t *m, struct lt__mthread *t, lt__event_t *ev)
 {
 	*ev = t->q[t->head++ & (t->cap - 1)];
 	m->buffered--;
+	if (m->prefetch && t->tail - t->head > LT__PREFETCH_AHEAD) {
+		/* Most often this is the thread's next event to go after
+		 * LT__PREFETCH_AHEAD more of its own. */
+		const lt__event_t *soon = &t->q[(t->head + LT__PREFETCH_AHEAD) & (t->cap - 1)];
+		m->prefetch(m->ctx, soon->addr);
+		if (soon->type == LT_REC_REALLOC)
+			m->prefetch(m->ctx, soon->old_addr);
+		/* A lone thread's queue (LT__LONE_LOOKAHEAD events) is
+		 * larger than L1: bring the whole slot back in, not just the
+		 * line with addr. */
+		__builtin_prefetch((const char *)soon + sizeof *soon - 1);
+		__builtin_prefetch(soon);
+	}
 	if (ev->type == LT_REC_FREE || ev->type == LT_REC_REALLOC)
 		t->frees_done++; /* numbered as AFTER records count them */
 	while (t->head != t->tail && front(t)->type == LT__EV_TAKEN)
@@ -330,7 +354,7 @@ static void dequeue(lt__merge_t *m, struct lt__mthread *t, lt__event_t *ev)
 				sift_up(m, (size_t)last->heap_pos);
 			}
 		}
-	} else if (t->heap_pos >= 0) {
+	} else if (t->heap_pos >= 0 && m->nheap > 1) { /* alone, it stays on top */
 		sift_down(m, (size_t)t->heap_pos);
 	}
 }
@@ -403,78 +427,100 @@ static char *copy_str(lt__str_t s)
  * errno. */
 static int read_record(lt__merge_t *m, lt__merged_t *out)
 {
-	lt__record_t r;
-	int rc = lt__decoder_next(m->dec, &r);
+	const lt__record_t *r;
+	int rc = lt__decoder_next_ref(m->dec, &r);
 	if (rc < 0)
 		return rc;
 	if (rc == 0) {
 		m->eof = true;
 		return 0;
 	}
-	lt__event_t ev = {.type = r.type, .thread = r.thread, .epoch = r.epoch};
 	m->reads_since_gate++;
 	m->reads++;
-	switch (r.type) {
+	switch (r->type) {
 	case LT_REC_ALLOC:
 	case LT_REC_FREE:
 	case LT_REC_REALLOC:
-		ev.stack_id = r.u.ev.stack_id;
-		ev.size = r.u.ev.size;
-		ev.addr = r.u.ev.addr;
-		ev.old_addr = r.u.ev.old_addr;
-		ev.after_thread = r.u.ev.after_thread;
-		ev.after_free = r.u.ev.after_free;
+	case LT_REC_MARKER:
+	case LT_REC_EXEC:
+	case LT_REC_FORK:
+	case LT_REC_THREAD_START:
+		break;
+	case LT_REC_THREAD_END:
+		thread_ended(m, r->u.thread_end.thread);
 		break;
 	case LT_REC_AFTER:
 		return 0; /* carried by the allocation that follows */
-	case LT_REC_MARKER:
-	case LT_REC_EXEC:
-		ev.str = copy_str(r.type == LT_REC_MARKER ? r.u.marker : r.u.exec);
-		if (!ev.str)
-			return -ENOMEM;
-		break;
-	case LT_REC_FORK:
-		ev.addr = r.u.fork.child_pid;
-		ev.size = r.u.fork.fork_seq;
-		break;
-	case LT_REC_THREAD_START:
-		ev.addr = r.u.thread_start.thread;
-		ev.size = r.u.thread_start.os_tid;
-		ev.old_addr = r.u.thread_start.creator_plus1;
-		break;
-	case LT_REC_THREAD_END:
-		ev.addr = r.u.thread_end.thread;
-		thread_ended(m, r.u.thread_end.thread);
-		break;
 	case LT_REC_THREAD:
 	case LT_REC_EPOCH:
-		return saw(m, r.thread, r.epoch);
+		return saw(m, r->thread, r->epoch);
 	case LT__REC_BLOCK:
 		return 0;
 	case LT__REC_SEGMENT:
 		/* Everything before the switch happened before everything
 		 * after it: drain the queues first (see lt__merge_next). */
 		m->barrier = true;
-		m->segment = r;
+		m->segment = *r;
 		return 0;
 	default:
 		out->is_event = false;
-		out->rec = r;
+		out->rec = *r;
 		return 1;
 	}
-	rc = saw(m, r.thread, r.epoch);
+	rc = saw(m, r->thread, r->epoch);
+	if (rc)
+		return rc;
+	struct lt__mthread *t = m->cur; /* saw() looked it up */
+	lt__event_t *ev = reserve_slot(t, r->epoch);
+	if (!ev)
+		return -ENOMEM;
+	ev->type = (uint8_t)r->type;
+	ev->thread = r->thread;
+	ev->epoch = r->epoch;
+	ev->str = NULL;
+	ev->stack_id = ev->size = ev->addr = ev->old_addr = 0;
+	ev->after_thread = ev->after_free = 0;
+	switch (r->type) {
+	case LT_REC_ALLOC:
+	case LT_REC_FREE:
+	case LT_REC_REALLOC:
+		ev->stack_id = r->u.ev.stack_id;
+		ev->size = r->u.ev.size;
+		ev->addr = r->u.ev.addr;
+		ev->old_addr = r->u.ev.old_addr;
+		ev->after_thread = r->u.ev.after_thread;
+		ev->after_free = r->u.ev.after_free;
+		break;
+	case LT_REC_MARKER:
+	case LT_REC_EXEC:
+		ev->str = copy_str(r->type == LT_REC_MARKER ? r->u.marker : r->u.exec);
+		if (!ev->str)
+			return -ENOMEM;
+		break;
+	case LT_REC_FORK:
+		ev->addr = r->u.fork.child_pid;
+		ev->size = r->u.fork.fork_seq;
+		break;
+	case LT_REC_THREAD_START:
+		ev->addr = r->u.thread_start.thread;
+		ev->size = r->u.thread_start.os_tid;
+		ev->old_addr = r->u.thread_start.creator_plus1;
+		break;
+	case LT_REC_THREAD_END:
+		ev->addr = r->u.thread_end.thread;
+		break;
+	default:
+		break;
+	}
+	ev->seq = m->seq++;
+	rc = commit_slot(m, t);
 	if (rc) {
-		free(ev.str);
+		/* The slot is not queued: its string is nobody's. */
+		free(ev->str);
 		return rc;
 	}
-	ev.seq = m->seq++;
-	rc = enqueue(m, &ev);
-	if (rc) {
-		free(ev.str);
-		return rc;
-	}
-	if (!m->cur->has_events)
-		starts_gating(m, m->cur);
+	if (!t->has_events)
+		starts_gating(m, t);
 	return 0;
 }
 
@@ -878,6 +924,11 @@ int lt__merge_new(lt__merge_t **out, lt__decoder_t *d, lt__is_live_fn is_live,
 	}
 	m->slack = m->opts.slack > 0 ? m->opts.slack : (double)m->opts.window;
 	return 0;
+}
+
+void lt__merge_set_prefetch(lt__merge_t *m, lt__prefetch_fn prefetch)
+{
+	m->prefetch = prefetch;
 }
 
 void lt__merge_stats(const lt__merge_t *m, lt__merge_stats_t *stats)

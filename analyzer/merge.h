@@ -18,16 +18,19 @@
  *   THREAD_START  addr = thread, size = os tid, old_addr = creator+1
  *   THREAD_END    addr = thread */
 typedef struct lt__event_s {
-	int type; /* enum lt_record_type */
-	bool forced; /* emitted although the causal rule said wait */
 	uint64_t thread, epoch;
 	uint64_t seq; /* position in the file, for ties and tests */
-	uint32_t run_index; /* its place among its thread's events of this epoch */
 	uint64_t stack_id, size, addr, old_addr;
 	uint64_t after_thread, after_free; /* see format.h, AFTER; 0 = none */
-	uint64_t free_no; /* FREE, REALLOC: the thread's count of them so far */
-	uint32_t plan_id; /* in the epoch's per-address plan (order.h) */
 	char *str; /* NUL-terminated; owned by the merge, valid until next call */
+	/* FREE, REALLOC: the thread's count of them so far, modulo 2^32
+	 * (AFTER records name them modulo 2^24). */
+	uint32_t free_no;
+	uint32_t run_index; /* its place among its thread's events of this epoch */
+	uint32_t plan_id; /* in the epoch's per-address plan (order.h) */
+	uint8_t type; /* enum lt_record_type */
+	bool forced; /* emitted although the causal rule said wait */
+	/* 96 bytes: a lone thread's queue of 512 events is 48 KiB. */
 } lt__event_t;
 
 /* What lt__merge_next() yields: an event in replay order, or a metadata
@@ -43,6 +46,10 @@ typedef struct lt__merged_s {
 /* Tells whether addr is live in the replay that consumes the merge's
  * output. The merge asks it for every event it considers. */
 typedef bool (*lt__is_live_fn)(void *ctx, uint64_t addr);
+
+/* A hint that the replay will look addr up soon: it may start loading
+ * what the lookup touches. Must not change anything the replay reports. */
+typedef void (*lt__prefetch_fn)(void *ctx, uint64_t addr);
 
 typedef struct lt__merge_opts_s {
 	uint64_t window; /* epochs a blocked event waits for others (2) */
@@ -66,6 +73,10 @@ typedef struct lt__merge_s lt__merge_t;
  * -ENOMEM. */
 int lt__merge_new(lt__merge_t **out, lt__decoder_t *d, lt__is_live_fn is_live,
 		  void *ctx, const lt__merge_opts_t *opts);
+
+/* Has the merge call prefetch(ctx, addr) (ctx as given to lt__merge_new)
+ * for the addresses of events a few places before they are emitted. */
+void lt__merge_set_prefetch(lt__merge_t *m, lt__prefetch_fn prefetch);
 
 /* Yields the next item. The caller must apply an event to its replay
  * before calling again (the causal rule asks about the replay's state).

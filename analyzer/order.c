@@ -44,6 +44,11 @@ struct group {
 	bool solved;
 };
 
+struct sort_key {
+	uint64_t addr;
+	uint32_t part;
+};
+
 struct lt__order_s {
 	struct part *parts;
 	uint32_t nparts, parts_cap;
@@ -57,7 +62,11 @@ struct lt__order_s {
 	uint32_t ngroups, groups_cap;
 	/* search scratch */
 	uint32_t *qstart, *qlen, *qpos, *order, *choice;
-	uint32_t scratch_cap;
+	uint32_t scratch_cap; /* of qstart */
+	uint32_t others_cap; /* of qlen, qpos, order and choice */
+	/* sort scratch: (address, part index) pairs, twice */
+	struct sort_key *keys, *keys_tmp;
+	uint32_t keys_cap;
 	uint64_t *seen;
 	uint32_t seen_cap; /* the table in use (allocated may be larger) */
 };
@@ -101,6 +110,8 @@ void lt__order_free(lt__order_t *o)
 	free(o->order);
 	free(o->choice);
 	free(o->seen);
+	free(o->keys);
+	free(o->keys_tmp);
 	free(o);
 }
 
@@ -169,15 +180,53 @@ uint32_t lt__order_add(lt__order_t *o, uint32_t thread, const lt__event_t *ev,
 	return o->nevents++;
 }
 
-static lt__order_t *sort_ctx; /* qsort has no context in C11; one thread only */
-
-static int by_addr_seq(const void *x, const void *y)
+/* Fills o->sorted with the part indexes ordered by (addr, seq). A part's
+ * seq is its index, so this is a stable sort by address of 0..nparts-1:
+ * an LSD radix sort, byte by byte, skipping the bytes in which no two
+ * addresses differ (an epoch's addresses share their high bytes). Returns
+ * 0 or -ENOMEM. */
+static int sort_by_addr(lt__order_t *o)
 {
-	const struct part *a = &sort_ctx->parts[*(const uint32_t *)x];
-	const struct part *b = &sort_ctx->parts[*(const uint32_t *)y];
-	if (a->addr != b->addr)
-		return a->addr < b->addr ? -1 : 1;
-	return a->seq < b->seq ? -1 : a->seq > b->seq;
+	uint32_t n = o->nparts;
+	if (o->keys_cap < n) {
+		struct sort_key *k = realloc(o->keys, (size_t)n * sizeof *k);
+		if (!k)
+			return -ENOMEM;
+		o->keys = k;
+		k = realloc(o->keys_tmp, (size_t)n * sizeof *k);
+		if (!k)
+			return -ENOMEM;
+		o->keys_tmp = k;
+		o->keys_cap = n;
+	}
+	struct sort_key *src = o->keys, *dst = o->keys_tmp;
+	uint64_t differ = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		src[i].addr = o->parts[i].addr;
+		src[i].part = i;
+		differ |= src[i].addr ^ src[0].addr;
+	}
+	for (unsigned shift = 0; shift < 64; shift += 8) {
+		if (!((differ >> shift) & 0xff))
+			continue; /* every key has the same byte here */
+		uint32_t count[256] = {0};
+		for (uint32_t i = 0; i < n; i++)
+			count[(src[i].addr >> shift) & 0xff]++;
+		uint32_t at = 0;
+		for (unsigned b = 0; b < 256; b++) {
+			uint32_t c = count[b];
+			count[b] = at;
+			at += c;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			dst[count[(src[i].addr >> shift) & 0xff]++] = src[i];
+		struct sort_key *t = src;
+		src = dst;
+		dst = t;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		o->sorted[i] = src[i].part;
+	return 0;
 }
 
 /* Applies part p to the state live; false when the machine refuses it. */
@@ -232,19 +281,22 @@ static bool solve_group(lt__order_t *o, struct group *g, bool live)
 	if (grow((void **)&o->qstart, &o->scratch_cap, n + 1, sizeof *o->qstart))
 		return false;
 	uint32_t cap = o->scratch_cap;
-	uint32_t *nv;
-	if (!(nv = realloc(o->qlen, cap * sizeof *nv)))
-		return false;
-	o->qlen = nv;
-	if (!(nv = realloc(o->qpos, cap * sizeof *nv)))
-		return false;
-	o->qpos = nv;
-	if (!(nv = realloc(o->order, cap * sizeof *nv)))
-		return false;
-	o->order = nv;
-	if (!(nv = realloc(o->choice, cap * sizeof *nv)))
-		return false;
-	o->choice = nv;
+	if (o->others_cap < cap) { /* rarely: most groups are small */
+		uint32_t *nv;
+		if (!(nv = realloc(o->qlen, cap * sizeof *nv)))
+			return false;
+		o->qlen = nv;
+		if (!(nv = realloc(o->qpos, cap * sizeof *nv)))
+			return false;
+		o->qpos = nv;
+		if (!(nv = realloc(o->order, cap * sizeof *nv)))
+			return false;
+		o->order = nv;
+		if (!(nv = realloc(o->choice, cap * sizeof *nv)))
+			return false;
+		o->choice = nv;
+		o->others_cap = cap;
+	}
 
 	/* Queues: parts of one thread slot, as index lists into idx. Built by
 	 * a stable pass: threads appear in seq order, so a thread's parts are
@@ -406,10 +458,8 @@ uint64_t lt__order_solve(lt__order_t *o, lt__order_live_fn is_live, void *ctx)
 	if (grow((void **)&o->sorted, &o->sorted_cap, o->nparts, sizeof *o->sorted) ||
 	    grow((void **)&o->by_rank, &o->by_rank_cap, o->nparts, sizeof *o->by_rank))
 		return o->nparts;
-	for (uint32_t i = 0; i < o->nparts; i++)
-		o->sorted[i] = i;
-	sort_ctx = o;
-	qsort(o->sorted, o->nparts, sizeof *o->sorted, by_addr_seq);
+	if (sort_by_addr(o))
+		return o->nparts;
 	o->ngroups = 0;
 	for (uint32_t i = 0; i < o->nparts;) {
 		uint32_t j = i;

@@ -11,6 +11,7 @@
 #include <uthash.h>
 
 #define LT__TIME_RING 256 /* recent TIME records kept for epoch -> ns */
+#define LT__PREFETCH_MIN_SLOTS (1u << 11) /* 64 KiB: smaller tables stay in L1 */
 
 /* Per-thread state for heaptrack's "temporary allocation": the address the
  * thread allocated last, until its next free. */
@@ -47,6 +48,7 @@ struct lt__replay_s {
 	 * address 0 (only in hostile input) lives in zero_block. */
 	lt__live_t *slots;
 	uint64_t mask, used;
+	unsigned shift; /* 64 - log2(mask + 1), for home_slot() */
 	lt__live_t zero_block;
 	bool zero_live;
 
@@ -72,24 +74,25 @@ struct lt__replay_s {
 
 /* ---- live table -------------------------------------------------------- */
 
-static inline uint64_t hash_addr(uint64_t a)
+/* The home slot of addr in a table of 2^(64 - shift) slots: Fibonacci
+ * hashing, whose top bits spread arithmetic progressions (what heap
+ * addresses come in) evenly, at the cost of one multiply. */
+static inline uint64_t home_slot(uint64_t addr, unsigned shift)
 {
-	a ^= a >> 33;
-	a *= 0xff51afd7ed558ccdull;
-	a ^= a >> 33;
-	return a;
+	return (addr * 0x9e3779b97f4a7c15ull) >> shift;
 }
 
 static int live_grow(lt__replay_t *r)
 {
 	uint64_t ncap = r->slots ? (r->mask + 1) * 2 : 1024;
+	unsigned nshift = r->slots ? r->shift - 1 : 64 - 10;
 	lt__live_t *n = calloc(ncap, sizeof *n);
 	if (!n)
 		return -ENOMEM;
 	for (uint64_t i = 0; r->slots && i <= r->mask; i++) {
 		if (!r->slots[i].addr)
 			continue;
-		uint64_t j = hash_addr(r->slots[i].addr) & (ncap - 1);
+		uint64_t j = home_slot(r->slots[i].addr, nshift);
 		while (n[j].addr)
 			j = (j + 1) & (ncap - 1);
 		n[j] = r->slots[i];
@@ -97,6 +100,7 @@ static int live_grow(lt__replay_t *r)
 	free(r->slots);
 	r->slots = n;
 	r->mask = ncap - 1;
+	r->shift = nshift;
 	return 0;
 }
 
@@ -106,7 +110,7 @@ static lt__live_t *live_find(const lt__replay_t *r, uint64_t addr)
 		return r->zero_live ? (lt__live_t *)&r->zero_block : NULL;
 	if (!r->slots)
 		return NULL;
-	for (uint64_t j = hash_addr(addr) & r->mask;; j = (j + 1) & r->mask) {
+	for (uint64_t j = home_slot(addr, r->shift);; j = (j + 1) & r->mask) {
 		if (r->slots[j].addr == addr)
 			return &r->slots[j];
 		if (!r->slots[j].addr)
@@ -114,23 +118,34 @@ static lt__live_t *live_find(const lt__replay_t *r, uint64_t addr)
 	}
 }
 
-/* Inserts a block whose address is not live. Returns 0 or -ENOMEM. */
-static int live_insert(lt__replay_t *r, const lt__live_t *b)
+/* The slot of a non-zero addr: its live block, or the empty slot that ends
+ * its probe chain (where an insert puts it). The table must exist. */
+static lt__live_t *live_probe(const lt__replay_t *r, uint64_t addr)
+{
+	for (uint64_t j = home_slot(addr, r->shift);; j = (j + 1) & r->mask)
+		if (r->slots[j].addr == addr || !r->slots[j].addr)
+			return &r->slots[j];
+}
+
+/* Inserts a block whose address is not live. at, when non-NULL, is
+ * live_probe()'s empty slot for it, saving a second probe. Returns 0 or
+ * -ENOMEM. */
+static int live_insert(lt__replay_t *r, const lt__live_t *b, lt__live_t *at)
 {
 	if (b->addr == 0) {
 		r->zero_block = *b;
 		r->zero_live = true;
 		return 0;
 	}
-	if (!r->slots || (r->used + 1) * 4 > (r->mask + 1) * 3) {
+	if (!r->slots || (r->used + 1) * 2 > r->mask + 1) { /* load <= 1/2: short chains */
 		int rc = live_grow(r);
 		if (rc)
 			return rc;
+		at = NULL; /* the table moved */
 	}
-	uint64_t j = hash_addr(b->addr) & r->mask;
-	while (r->slots[j].addr)
-		j = (j + 1) & r->mask;
-	r->slots[j] = *b;
+	if (!at)
+		at = live_probe(r, b->addr);
+	*at = *b;
 	r->used++;
 	return 0;
 }
@@ -151,7 +166,7 @@ static void live_remove(lt__replay_t *r, lt__live_t *b)
 		j = (j + 1) & r->mask;
 		if (!r->slots[j].addr)
 			break;
-		uint64_t home = hash_addr(r->slots[j].addr) & r->mask;
+		uint64_t home = home_slot(r->slots[j].addr, r->shift);
 		if (((j - home) & r->mask) >= ((j - i) & r->mask)) {
 			r->slots[i] = r->slots[j];
 			i = j;
@@ -159,6 +174,13 @@ static void live_remove(lt__replay_t *r, lt__live_t *b)
 	}
 	r->slots[i].addr = 0;
 	r->used--;
+}
+
+void lt__replay_prefetch(void *replay, uint64_t addr)
+{
+	const lt__replay_t *r = replay;
+	if (r->mask + 1 >= LT__PREFETCH_MIN_SLOTS)
+		__builtin_prefetch(&r->slots[home_slot(addr, r->shift)], 1);
 }
 
 const lt__live_t *lt__replay_find(const lt__replay_t *r, uint64_t addr)
@@ -169,6 +191,15 @@ const lt__live_t *lt__replay_find(const lt__replay_t *r, uint64_t addr)
 bool lt__replay_is_live(void *replay, uint64_t addr)
 {
 	return live_find(replay, addr) != NULL;
+}
+
+void lt__replay_drop_live(lt__replay_t *r)
+{
+	free(r->slots);
+	r->slots = NULL;
+	r->mask = r->used = 0;
+	r->shift = 0;
+	r->zero_live = false;
 }
 
 void lt__replay_each_live(const lt__replay_t *r,
@@ -315,8 +346,10 @@ static int alloc_block(lt__replay_t *r, struct lt__rthread *t, const lt__event_t
 		r->totals.bytes_freed += ev->size;
 		return 0;
 	}
-	lt__live_t *old = live_find(r, ev->addr);
+	lt__live_t *at = ev->addr && r->slots ? live_probe(r, ev->addr) : NULL;
+	lt__live_t *old = at ? (at->addr ? at : NULL) : live_find(r, ev->addr);
 	if (old) {
+		at = NULL; /* the removal below shifts the chain */
 		/* The merge could not find the free of the block that was
 		 * here in time: free it now, and absorb that free when it
 		 * comes (a debt). */
@@ -333,7 +366,7 @@ static int alloc_block(lt__replay_t *r, struct lt__rthread *t, const lt__event_t
 	}
 	lt__live_t b = {.addr = ev->addr, .size = ev->size, .epoch = ev->epoch,
 			.site = (uint32_t)site, .thread = (uint32_t)ev->thread};
-	int rc = live_insert(r, &b);
+	int rc = live_insert(r, &b, at);
 	if (rc)
 		return rc;
 	r->totals.current_bytes += ev->size;

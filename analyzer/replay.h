@@ -69,8 +69,18 @@ int lt__replay_apply(lt__replay_t *r, const lt__merged_t *item);
 /* The lt__is_live_fn for lt__merge_new(), ctx being the replay. */
 bool lt__replay_is_live(void *replay, uint64_t addr);
 
+/* The lt__prefetch_fn for lt__merge_set_prefetch(): loads the live-table
+ * slot where addr would be, so that the event's lookup does not wait for
+ * memory (the table outgrows the caches with a few 100k live blocks). */
+void lt__replay_prefetch(void *replay, uint64_t addr);
+
 /* Finds a live block; NULL when addr is not live. */
 const lt__live_t *lt__replay_find(const lt__replay_t *r, uint64_t addr);
+
+/* Frees the live-block table (for a report, which needs only the
+ * per-site counts): afterwards no block is live, and events must no
+ * longer be applied. */
+void lt__replay_drop_live(lt__replay_t *r);
 
 /* Calls fn on every live block, in no particular order. */
 void lt__replay_each_live(const lt__replay_t *r,

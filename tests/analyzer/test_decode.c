@@ -375,3 +375,187 @@ Test(decode, fork_child_reads_parent_prefix)
 	tb_free(p);
 	tb_free(c);
 }
+
+/* ---- read-ahead -------------------------------------------------------- */
+
+/* A trace of several read-ahead batches (many events, across blocks and
+ * threads) with every kind of record that points into the block. */
+static tb_t *long_trace(void)
+{
+	tb_t *tb = tb_new();
+	const char *argv[] = {"./app", "--flag"};
+	tb_process(tb, 7, 1, "/bin/app", 2, argv, 0, "", 0, 0);
+	static const uint8_t bid[] = {1, 2, 3, 4};
+	tb_module(tb, 1, "/lib/libx.so", 0x1000, 0x1000, 0x9000, bid, sizeof bid);
+	tb_flush(tb, LT_CODEC_RAW);
+	uint64_t frames[] = {0x1100, 0x1200};
+	for (uint64_t i = 0; i < 30000; i++) {
+		if (i % 5000 == 0) {
+			tb_stack(tb, 1 + i / 5000, 2, frames);
+			tb_marker(tb, "m");
+		}
+		tb_at(tb, i % 3, i / 1000);
+		tb_alloc(tb, 1 + i / 5000, 16 + i % 100, 0x100000 + 16 * i);
+		if (i % 7 == 0)
+			tb_realloc(tb, 1, 64, 0x900000 + 16 * i, 0x100000 + 16 * i);
+		else if (i % 11 == 0)
+			tb_after(tb, (i + 1) % 3, i);
+		else
+			tb_free_ev(tb, 0x100000 + 16 * i);
+		if (i % 9000 == 8999)
+			tb_flush(tb, i % 2 ? LT_CODEC_ZSTD : LT_CODEC_RAW);
+	}
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_ZSTD);
+	return tb;
+}
+
+static void same_str(lt__str_t a, lt__str_t b)
+{
+	cr_assert_eq(a.len, b.len);
+	cr_assert_eq(memcmp(a.ptr, b.ptr, a.len), 0);
+}
+
+/* Asserts that two records are the same, and so is what they point to. */
+static void same_record(const lt__record_t *a, const lt__record_t *b, int n)
+{
+	cr_assert_eq(a->type, b->type, "record %d", n);
+	cr_assert_eq(a->thread, b->thread, "record %d", n);
+	cr_assert_eq(a->epoch, b->epoch, "record %d", n);
+	switch (a->type) {
+	case LT_REC_PROCESS:
+		cr_assert_eq(a->u.process.argc, b->u.process.argc);
+		for (uint64_t i = 0; i < a->u.process.argc; i++)
+			same_str(a->u.process.argv[i], b->u.process.argv[i]);
+		same_str(a->u.process.exe, b->u.process.exe);
+		break;
+	case LT_REC_STACK:
+		cr_assert_eq(a->u.stack.depth, b->u.stack.depth);
+		cr_assert_eq(memcmp(a->u.stack.frames, b->u.stack.frames,
+				    a->u.stack.depth * sizeof *a->u.stack.frames), 0);
+		break;
+	case LT_REC_MODULES:
+		cr_assert_eq(a->u.modules.count, b->u.modules.count);
+		for (uint64_t i = 0; i < a->u.modules.count; i++) {
+			same_str(a->u.modules.modules[i].path, b->u.modules.modules[i].path);
+			cr_assert_eq(a->u.modules.modules[i].build_id_len,
+				     b->u.modules.modules[i].build_id_len);
+			cr_assert_eq(memcmp(a->u.modules.modules[i].build_id,
+					    b->u.modules.modules[i].build_id,
+					    a->u.modules.modules[i].build_id_len), 0);
+		}
+		break;
+	case LT_REC_MARKER:
+		same_str(a->u.marker, b->u.marker);
+		break;
+	case LT_REC_ALLOC:
+	case LT_REC_FREE:
+	case LT_REC_REALLOC:
+		cr_assert_eq(memcmp(&a->u.ev, &b->u.ev, sizeof a->u.ev), 0, "record %d", n);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Decodes the first len bytes of tb with and without read-ahead and
+ * asserts the same records, end status, truncation and error. */
+static void check_read_ahead(const tb_t *tb, size_t len)
+{
+	lt__decoder_t *plain, *ahead;
+	lt__decode_opts_t po = {.follow_parent = true};
+	lt__decode_opts_t ao = {.follow_parent = true, .read_ahead = true};
+	int rp = lt__decoder_open_stream(&plain, tb_open(tb, len), "mem", ".", &po);
+	int ra = lt__decoder_open_stream(&ahead, tb_open(tb, len), "mem", ".", &ao);
+	cr_assert_eq(rp, ra);
+	int n = 0;
+	for (;; n++) {
+		lt__record_t a;
+		const lt__record_t *b;
+		rp = lt__decoder_next(plain, &a);
+		ra = lt__decoder_next_ref(ahead, &b);
+		cr_assert_eq(rp, ra, "record %d: %d vs %d", n, rp, ra);
+		if (rp != 1)
+			break;
+		same_record(&a, b, n);
+	}
+	cr_assert_eq(lt__decoder_next_ref(ahead, &(const lt__record_t *){NULL}), rp,
+		     "the end repeats");
+	uint64_t op = 0, oa = 0;
+	cr_assert_eq(lt__decoder_truncated(plain, &op), lt__decoder_truncated(ahead, &oa));
+	cr_assert_eq(op, oa);
+	cr_assert_str_eq(lt__decoder_error(plain), lt__decoder_error(ahead));
+	cr_assert_str_eq(lt__decoder_warnings(plain), lt__decoder_warnings(ahead));
+	cr_assert_eq(lt__decoder_position(plain), lt__decoder_position(ahead));
+	lt__decoder_close(plain);
+	lt__decoder_close(ahead);
+}
+
+Test(decode, read_ahead_yields_the_same_records)
+{
+	tb_t *tb = long_trace();
+	check_read_ahead(tb, SIZE_MAX);
+	tb_free(tb);
+}
+
+Test(decode, read_ahead_stops_the_same_when_truncated)
+{
+	tb_t *tb = long_trace();
+	size_t len;
+	tb_data(tb, &len);
+	for (size_t cut = 0; cut < len; cut += len / 7 + 1)
+		check_read_ahead(tb, cut);
+	tb_free(tb);
+}
+
+Test(decode, read_ahead_reports_corruption_after_the_good_records)
+{
+	tb_t *tb = long_trace();
+	size_t len;
+	const uint8_t *data = tb_data(tb, &len);
+	/* A bad block magic somewhere after the first few batches: find the
+	 * last block's header by its magic. */
+	size_t at = 0;
+	for (size_t i = len - 4; i > LT_FILE_HEADER_LEN; i--)
+		if (lt_get_u32le(data + i) == LT_BLOCK_MAGIC) {
+			at = i;
+			break;
+		}
+	cr_assert_gt(at, 0);
+	char path[] = "/tmp/lt-read-ahead-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	uint8_t *bad = malloc(len);
+	memcpy(bad, data, len);
+	bad[at] ^= 0xff;
+	cr_assert_eq(write(fd, bad, len), (ssize_t)len);
+	close(fd);
+	lt__decoder_t *plain, *ahead;
+	lt__decode_opts_t po = {.follow_parent = true};
+	lt__decode_opts_t ao = {.follow_parent = true, .read_ahead = true};
+	cr_assert_eq(lt__decoder_open(&plain, path, &po), 0);
+	cr_assert_eq(lt__decoder_open(&ahead, path, &ao), 0);
+	int np, na, rp = drain(plain, &np), ra = drain(ahead, &na);
+	cr_assert_eq(rp, -EBADMSG);
+	cr_assert_eq(ra, rp);
+	cr_assert_eq(na, np);
+	cr_assert_str_eq(lt__decoder_error(ahead), lt__decoder_error(plain));
+	lt__decoder_close(plain);
+	lt__decoder_close(ahead);
+	unlink(path);
+	free(bad);
+	tb_free(tb);
+}
+
+Test(decode, read_ahead_closed_early_stops_its_thread)
+{
+	tb_t *tb = long_trace();
+	lt__decoder_t *d;
+	lt__decode_opts_t o = {.follow_parent = true, .read_ahead = true};
+	cr_assert_eq(lt__decoder_open_stream(&d, tb_open(tb, SIZE_MAX), "mem", ".", &o), 0);
+	lt__record_t r;
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(lt__decoder_next(d, &r), 1);
+	lt__decoder_close(d); /* must not hang or leak */
+	tb_free(tb);
+}
