@@ -1126,6 +1126,17 @@ struct lt__packed {
 	uint32_t full;
 };
 
+static inline void pack(struct lt__packed *p, int type, uint64_t stack_id, uint64_t size,
+			uint64_t addr, uint64_t thread, uint64_t epoch)
+{
+	p->type = type;
+	p->stack_id = stack_id;
+	p->size = size;
+	p->addr = addr;
+	p->thread = thread;
+	p->epoch = epoch;
+}
+
 struct lt__batch {
 	struct lt__batch *next;
 	struct lt__packed recs[LT__BATCH_RECORDS];
@@ -1314,13 +1325,9 @@ static void fill_batch(struct lt__ahead *a, struct lt__batch *b, size_t *warned)
 				break;
 			}
 			if (rc == 1 && op.type != LT_OP_RECORD) {
-				struct lt__packed *p = &b->recs[b->n++];
-				p->type = op.type;
-				p->stack_id = op.type == LT_REC_ALLOC ? op.stack_id : 0;
-				p->size = op.type == LT_REC_ALLOC ? op.size : 0;
-				p->addr = op.addr;
-				p->thread = in->cur_thread;
-				p->epoch = in->cur_epoch;
+				bool alloc = op.type == LT_REC_ALLOC;
+				pack(&b->recs[b->n++], op.type, alloc ? op.stack_id : 0,
+				     alloc ? op.size : 0, op.addr, in->cur_thread, in->cur_epoch);
 				continue;
 			}
 			if (rc == 1) { /* decode_record() reads it below */
@@ -1349,12 +1356,8 @@ static void fill_batch(struct lt__ahead *a, struct lt__batch *b, size_t *warned)
 		struct lt__packed *p = &b->recs[b->n++];
 		if ((r->type == LT_REC_ALLOC || r->type == LT_REC_FREE) &&
 		    !r->u.ev.after_thread && !r->u.ev.after_free) {
-			p->type = r->type;
-			p->stack_id = r->u.ev.stack_id;
-			p->size = r->u.ev.size;
-			p->addr = r->u.ev.addr;
-			p->thread = r->thread;
-			p->epoch = r->epoch;
+			pack(p, r->type, r->u.ev.stack_id, r->u.ev.size, r->u.ev.addr, r->thread,
+			     r->epoch);
 		} else {
 			p->type = -1;
 			p->full = (uint32_t)b->nfull++;

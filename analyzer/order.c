@@ -282,19 +282,13 @@ static bool solve_group(lt__order_t *o, struct group *g, bool live)
 		return false;
 	uint32_t cap = o->scratch_cap;
 	if (o->others_cap < cap) { /* rarely: most groups are small */
-		uint32_t *nv;
-		if (!(nv = realloc(o->qlen, cap * sizeof *nv)))
-			return false;
-		o->qlen = nv;
-		if (!(nv = realloc(o->qpos, cap * sizeof *nv)))
-			return false;
-		o->qpos = nv;
-		if (!(nv = realloc(o->order, cap * sizeof *nv)))
-			return false;
-		o->order = nv;
-		if (!(nv = realloc(o->choice, cap * sizeof *nv)))
-			return false;
-		o->choice = nv;
+		uint32_t **arrays[] = {&o->qlen, &o->qpos, &o->order, &o->choice};
+		for (size_t a = 0; a < sizeof arrays / sizeof *arrays; a++) {
+			uint32_t *nv = realloc(*arrays[a], cap * sizeof *nv);
+			if (!nv)
+				return false;
+			*arrays[a] = nv;
+		}
 		o->others_cap = cap;
 	}
 

@@ -551,22 +551,14 @@ static void write_thread_end(lt_ring_t *r)
 	meta_end(s, p);
 }
 
-#define MODEL_PREFETCH 8 /* events between a prefetch and its use */
-
 /* Drains ring r up to r->snap_tail. Returns the number of events. */
 static uint64_t drain_ring(lt_ring_t *r)
 {
 	/* Relaxed: only the consumer (us) writes head. */
 	uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
 	uint64_t t = r->snap_tail;
-	for (uint64_t i = h; i != t; i++) {
-		/* The model's table is larger than the cache: ask for the
-		 * entry of an event a few places ahead while this one is
-		 * encoded. */
-		if (model_ok && t - i > MODEL_PREFETCH)
-			lt_model_prefetch(&model, r->slots[(i + MODEL_PREFETCH) & (LT_RING_CAP - 1)].addr);
+	for (uint64_t i = h; i != t; i++)
 		encode_event(r, &r->slots[i & (LT_RING_CAP - 1)]);
-	}
 	/* Release pairs with the producer's acquire of head: we are done
 	 * reading these slots before the producer may reuse them. */
 	if (t != h)

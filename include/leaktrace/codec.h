@@ -123,11 +123,15 @@ static inline uint64_t lt_get_u64le(const uint8_t *p)
 	return v;
 }
 
+static inline uint64_t lt_rotl64(uint64_t v, unsigned r)
+{
+	return v << r | v >> (64 - r);
+}
+
 /* One lane step of lt_checksum_lanes: xor in a word, multiply, rotate. */
 static inline uint64_t lt_checksum_lane(uint64_t lane, uint64_t word)
 {
-	lane = (lane ^ word) * 0x9e3779b97f4a7c15ull;
-	return lane << 31 | lane >> 33;
+	return lt_rotl64((lane ^ word) * 0x9e3779b97f4a7c15ull, 31);
 }
 
 /* The checksum of format 1.1 and later: four independent lanes take every
@@ -146,8 +150,7 @@ static inline uint32_t lt_checksum_lanes(const uint8_t *p, size_t len)
 		c = lt_checksum_lane(c, lt_get_u64le(p + i + 16));
 		d = lt_checksum_lane(d, lt_get_u64le(p + i + 24));
 	}
-	uint64_t h = (uint64_t)len ^ a ^ (b << 17 | b >> 47) ^ (c << 29 | c >> 35) ^
-		     (d << 43 | d >> 21);
+	uint64_t h = (uint64_t)len ^ a ^ lt_rotl64(b, 17) ^ lt_rotl64(c, 29) ^ lt_rotl64(d, 43);
 	for (; i < len; i++)
 		h = (h ^ p[i]) * 0x100000001b3ull;
 	h ^= h >> 33;

@@ -169,13 +169,6 @@ static inline void lt_model_mru_take(lt_model_t *m, uint32_t bin, unsigned k)
 	m->mru_head[bin] = (uint8_t)((h + 1) & (LT_MODEL_MRU - 1));
 }
 
-/* Asks the cache for what lt_model_free/lt_model_alloc of addr will read,
- * a few events ahead of them (the table does not fit in cache). */
-static inline void lt_model_prefetch(const lt_model_t *m, uint64_t addr)
-{
-	__builtin_prefetch(&m->table[lt_model_hash(addr, m->cap)]);
-}
-
 /* A free of addr. Returns 1 and the block's slot when the model knows the
  * block (it is then forgotten, its address becomes the most recently freed
  * of its class and its slot the next to be reused), 0 when it does not. */
