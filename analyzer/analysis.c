@@ -39,12 +39,28 @@ int lt__analysis_run(lt__analysis_t *a,
 	lt__merged_t item;
 	int rc;
 	uint64_t n = 0;
-	while ((rc = lt__analysis_step(a, &item)) == 1) {
-		if (progress && (++n & 0xfffff) == 0)
-			progress(ctx, lt__decoder_position(a->dec),
-				 lt__decoder_size(a->dec));
+	uint64_t next_progress = 1u << 20;
+	for (;;) {
+		const lt__plain_t *ev;
+		size_t k = lt__merge_plain_run(a->merge, &ev);
+		if (k) {
+			uint64_t frees;
+			rc = lt__replay_plain(a->replay, ev, k, &frees);
+			if (rc)
+				return rc;
+			lt__merge_plain_done(a->merge, ev, k, frees);
+			n += k;
+		} else {
+			rc = lt__analysis_step(a, &item);
+			if (rc != 1)
+				return rc;
+			n++;
+		}
+		if (progress && n >= next_progress) {
+			next_progress = n + (1u << 20);
+			progress(ctx, lt__decoder_position(a->dec), lt__decoder_size(a->dec));
+		}
 	}
-	return rc;
 }
 
 void lt__analysis_drop_input(lt__analysis_t *a)

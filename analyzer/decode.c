@@ -1116,17 +1116,12 @@ struct lt__arena_chunk {
 	max_align_t data[]; /* cap bytes */
 };
 
-/* A record in a batch. The common one, an ALLOC or FREE without an AFTER,
- * travels in these 48 bytes (a record is 120): the consumer reads a batch
- * that the other core wrote, so its size is what the hand-over costs. Any
- * other record is in the batch's `full` array, at index `full`. */
-struct lt__packed {
-	uint64_t stack_id, size, addr, thread, epoch;
-	int32_t type; /* LT_REC_ALLOC, LT_REC_FREE, or -1: see full */
-	uint32_t full;
-};
-
-static inline void pack(struct lt__packed *p, int type, uint64_t stack_id, uint64_t size,
+/* A record in a batch is an lt__plain_t: the common one, an ALLOC or FREE
+ * without an AFTER, travels in those 48 bytes (a record is 120): the
+ * consumer reads a batch that the other core wrote, so its size is what
+ * the hand-over costs. Any other record is in the batch's `full` array, at
+ * index `full`. */
+static inline void pack(lt__plain_t *p, int type, uint64_t stack_id, uint64_t size,
 			uint64_t addr, uint64_t thread, uint64_t epoch)
 {
 	p->type = type;
@@ -1139,7 +1134,7 @@ static inline void pack(struct lt__packed *p, int type, uint64_t stack_id, uint6
 
 struct lt__batch {
 	struct lt__batch *next;
-	struct lt__packed recs[LT__BATCH_RECORDS];
+	lt__plain_t recs[LT__BATCH_RECORDS];
 	size_t n;
 	lt__record_t *full;
 	size_t nfull, full_cap;
@@ -1353,13 +1348,14 @@ static void fill_batch(struct lt__ahead *a, struct lt__batch *b, size_t *warned)
 			b->status = rc;
 			break;
 		}
-		struct lt__packed *p = &b->recs[b->n++];
+		lt__plain_t *p = &b->recs[b->n++];
 		if ((r->type == LT_REC_ALLOC || r->type == LT_REC_FREE) &&
 		    !r->u.ev.after_thread && !r->u.ev.after_free) {
 			pack(p, r->type, r->u.ev.stack_id, r->u.ev.size, r->u.ev.addr, r->thread,
 			     r->epoch);
 		} else {
 			p->type = -1;
+			p->thread = r->thread;
 			p->full = (uint32_t)b->nfull++;
 		}
 		/* Metadata can be big (module maps): ship it rather than
@@ -1421,7 +1417,7 @@ static int ahead_next(lt__decoder_t *d, const lt__record_t **rec)
 			return 0;
 		struct lt__batch *b = a->cur;
 		if (b && a->pos < b->n) {
-			const struct lt__packed *p = &b->recs[a->pos++];
+			const lt__plain_t *p = &b->recs[a->pos++];
 			if (p->type < 0) {
 				*rec = &b->full[p->full];
 				return 1;
@@ -1477,6 +1473,20 @@ static int ahead_next(lt__decoder_t *d, const lt__record_t **rec)
 			memcpy(d->errbuf, b->errbuf, sizeof d->errbuf);
 		}
 	}
+}
+
+size_t lt__decoder_peek(lt__decoder_t *d, const lt__plain_t **recs)
+{
+	struct lt__ahead *a = d->ahead;
+	if (!a || !a->cur || a->pos >= a->cur->n || d->state != LT__ST_OK)
+		return 0;
+	*recs = &a->cur->recs[a->pos];
+	return a->cur->n - a->pos;
+}
+
+void lt__decoder_skip(lt__decoder_t *d, size_t n)
+{
+	d->ahead->pos += n;
 }
 
 static void free_batches(struct lt__batch *b)

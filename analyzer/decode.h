@@ -96,6 +96,16 @@ typedef struct lt__record_s {
 	} u;
 } lt__record_t;
 
+/* A record as the read-ahead hands it over (lt__decoder_peek): an ALLOC
+ * or FREE without an AFTER (type LT_REC_ALLOC or LT_REC_FREE; a FREE has
+ * stack_id and size 0), or type -1 for any other record, of which only
+ * thread is set here: lt__decoder_next() yields the record itself. */
+typedef struct lt__plain_s {
+	uint64_t stack_id, size, addr, thread, epoch;
+	int32_t type;
+	uint32_t full; /* the read-ahead's own: where the other records are */
+} lt__plain_t;
+
 typedef struct lt__decode_opts_s {
 	bool emit_blocks; /* yield LT__REC_BLOCK before each block's records */
 	bool follow_parent; /* read a fork child's parent prefix (default on) */
@@ -134,6 +144,18 @@ int lt__decoder_next(lt__decoder_t *d, lt__record_t *rec);
 /* Like lt__decoder_next(), without the copy: on 1, *rec points at the
  * record, valid (with everything it points to) until the next call. */
 int lt__decoder_next_ref(lt__decoder_t *d, const lt__record_t **rec);
+
+/* The records the read-ahead has decoded and not yet handed out, from
+ * the next one on, without waiting for more: sets *recs and returns how
+ * many there are (0 without read-ahead, or when its current batch is used
+ * up). They stay valid until the next call that reads or skips. Records
+ * with type -1 must be read with lt__decoder_next(); the others may be
+ * taken in place and passed with lt__decoder_skip(). */
+size_t lt__decoder_peek(lt__decoder_t *d, const lt__plain_t **recs);
+
+/* Passes the next n records, which lt__decoder_peek() showed and which all
+ * have type >= 0. */
+void lt__decoder_skip(lt__decoder_t *d, size_t n);
 
 /* True when the trace stopped short (a block or the header cut by end of
  * file); *offset is then the byte where the readable trace ends. */

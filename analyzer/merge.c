@@ -18,6 +18,7 @@
 #define LT__STALE_EPOCHS 32 /* a thread this many epochs behind is idle, not late */
 #define LT__IDLE_RECORDS 65536 /* a thread silent for this many records is idle */
 #define LT__LONE_LOOKAHEAD 512 /* events read ahead of a thread running alone */
+#define LT__LONE_SCAN 1024 /* records checked at once for lone_next() */
 #define LT__REPLAN_AFTER 64 /* events by the causal rule after a plan stalls */
 #define LT__MAX_STALLS 4 /* stalls in one epoch before the rest of it goes unplanned */
 #define LT__BATCH_MAX (1u << 20) /* events of one thread in one plan (an epoch is less) */
@@ -112,6 +113,14 @@ struct lt__merge_s {
 	lt__event_t **plan_slot;
 	struct lt__mthread **plan_thread;
 	uint32_t plan_cap;
+	/* Lone fast path (lone_next): lone_run records from the decoder's
+	 * position on are lone_thread's; lone_stop says the record after
+	 * them is not (so scanning again is useless until the position
+	 * moves). read_record() resets them. */
+	uint64_t lone_thread;
+	size_t lone_run;
+	bool lone_stop;
+	bool others_idle; /* every other thread with events is idle */
 	lt__merge_stats_t stats;
 };
 
@@ -400,14 +409,20 @@ static void thread_ended(lt__merge_t *m, uint64_t index)
 	t->active_pos = -1;
 }
 
+/* A thread that has not been heard of for a while is idle: it no longer
+ * holds the others back. */
+static bool is_idle(const lt__merge_t *m, const struct lt__mthread *t)
+{
+	return m->max_seen - t->frontier > LT__STALE_EPOCHS ||
+	       m->reads - t->last_read > LT__IDLE_RECORDS;
+}
+
 static void recompute_gate(lt__merge_t *m)
 {
 	uint64_t gate = UINT64_MAX;
 	for (size_t i = 0; i < m->nactive; i++) {
 		const struct lt__mthread *t = m->active[i];
-		bool idle = m->max_seen - t->frontier > LT__STALE_EPOCHS ||
-			    m->reads - t->last_read > LT__IDLE_RECORDS;
-		if (idle || !t->has_events)
+		if (is_idle(m, t) || !t->has_events)
 			continue;
 		if (t->frontier < gate)
 			gate = t->frontier;
@@ -429,6 +444,9 @@ static int read_record(lt__merge_t *m, lt__merged_t *out)
 {
 	const lt__record_t *r;
 	int rc = lt__decoder_next_ref(m->dec, &r);
+	m->lone_run = 0;
+	m->lone_stop = false;
+	m->others_idle = false;
 	if (rc < 0)
 		return rc;
 	if (rc == 0) {
@@ -807,10 +825,183 @@ static bool next_of_batch(lt__merge_t *m, lt__event_t *ev)
 	return true;
 }
 
+/* ---- a thread alone ------------------------------------------------- */
+
+/* Emits the plain event p (the decoder's next record) of t, which has
+ * nothing queued, doing what read_record() and dequeue() would. */
+static void emit_plain(lt__merge_t *m, struct lt__mthread *t, const lt__plain_t *p,
+		       lt__event_t *ev)
+{
+	ev->type = (uint8_t)p->type;
+	ev->thread = p->thread;
+	ev->epoch = p->epoch;
+	ev->seq = m->seq++;
+	ev->stack_id = p->stack_id;
+	ev->size = p->size;
+	ev->addr = p->addr;
+	ev->old_addr = ev->after_thread = ev->after_free = 0;
+	ev->str = NULL;
+	ev->free_no = 0;
+	if (p->type == LT_REC_FREE) {
+		ev->free_no = (uint32_t)++t->frees_enqueued;
+		t->frees_done++;
+	}
+	ev->run_index = 0;
+	ev->plan_id = LT__ORDER_NONE;
+	ev->forced = false;
+	/* As saw() notes a record read. */
+	m->reads++;
+	m->reads_since_gate++;
+	if (p->epoch > t->frontier)
+		t->frontier = p->epoch;
+	t->last_read = m->reads;
+	if (p->epoch > m->max_seen)
+		m->max_seen = p->epoch;
+	lt__decoder_skip(m->dec, 1);
+}
+
+/* Extends m->lone_run over the n records at p (lt__decoder_peek) when it
+ * is short, by a stretch at a time: records are read soon after they
+ * are scanned, while they are still in cache. */
+static void lone_scan(lt__merge_t *m, const struct lt__mthread *t, const lt__plain_t *p,
+		      size_t n)
+{
+	if (m->lone_thread != t->index) {
+		m->lone_thread = t->index;
+		m->lone_run = 0;
+		m->lone_stop = false;
+	}
+	if (m->lone_run > LT__LONE_LOOKAHEAD || m->lone_stop)
+		return;
+	size_t i = m->lone_run, stop = i + LT__LONE_SCAN < n ? i + LT__LONE_SCAN : n;
+	while (i < stop && p[i].thread == t->index)
+		i++;
+	m->lone_run = i;
+	m->lone_stop = i < stop;
+}
+
+/* The thread running alone when lone_next() may emit its events straight
+ * from the read-ahead, else NULL. Alone: the only one with queued events,
+ * and every other thread that has had events is idle (as the gate sees
+ * it: a thread that is not is one the general path would wait for). */
+static struct lt__mthread *lone_thread(lt__merge_t *m)
+{
+	struct lt__mthread *t = m->cur;
+	if (m->nheap > 1 || m->batch_active || m->barrier || m->eof || !t ||
+	    !t->has_events || t->active_pos < 0 || (m->nheap == 1 && m->heap[0] != t))
+		return NULL;
+	if (m->ngating > 1 && !m->others_idle) {
+		/* Idle threads stay idle while only t's records are read;
+		 * read_record() asks again after any other. */
+		for (size_t i = 0; i < m->nactive; i++) {
+			const struct lt__mthread *o = m->active[i];
+			if (o != t && o->has_events && !is_idle(m, o))
+				return NULL;
+		}
+		m->others_idle = true;
+	}
+	return t;
+}
+
+/* While one thread alone has events, the general path reads
+ * LT__LONE_LOOKAHEAD records ahead of its next event, in case another
+ * thread shows up late in the file, and emits its events in file order.
+ * When the read-ahead has decoded the next LT__LONE_LOOKAHEAD records
+ * already and they are all that thread's, reading them into its queue
+ * first would change nothing: its queued events go out as they are, then
+ * its events straight from the read-ahead's batch, and its other records
+ * (metadata, epochs) through read_record() as they come. Returns 1 with
+ * *out filled, 0 when the general path must run, or a negative errno. */
+static int lone_next(lt__merge_t *m, lt__merged_t *out)
+{
+	for (;;) {
+		struct lt__mthread *t = lone_thread(m);
+		if (!t)
+			return 0;
+		const lt__plain_t *p = NULL;
+		size_t n = lt__decoder_peek(m->dec, &p);
+		lone_scan(m, t, p, n);
+		uint64_t queued = t->tail - t->head;
+		if (queued) {
+			if (queued - 1 + m->lone_run < LT__LONE_LOOKAHEAD)
+				return 0;
+			dequeue(m, t, &out->ev);
+			out->ev.forced = false;
+			m->last_str = out->ev.str;
+			break;
+		}
+		if (m->lone_run <= LT__LONE_LOOKAHEAD)
+			return 0;
+		if (p->type >= 0) {
+			if (m->prefetch)
+				m->prefetch(m->ctx, p[LT__PREFETCH_AHEAD].addr);
+			emit_plain(m, t, p, &out->ev);
+			m->lone_run--;
+			break;
+		}
+		/* Any other record of the thread: as the general path reads
+		 * it (metadata goes out at once, a positioned record is
+		 * queued). */
+		size_t run = m->lone_run - 1;
+		bool stop = m->lone_stop, idle = m->others_idle;
+		int rc = read_record(m, out);
+		if (rc != 0)
+			return rc;
+		m->lone_run = run;
+		m->lone_stop = stop;
+		m->others_idle = idle; /* a record of t's wakes nobody */
+	}
+	m->emitted++;
+	out->is_event = true;
+	return 1;
+}
+
+size_t lt__merge_plain_run(lt__merge_t *m, const lt__plain_t **events)
+{
+	struct lt__mthread *t = lone_thread(m);
+	if (!t || t->tail != t->head)
+		return 0;
+	const lt__plain_t *p = NULL;
+	size_t n = lt__decoder_peek(m->dec, &p);
+	lone_scan(m, t, p, n);
+	if (m->lone_run <= LT__LONE_LOOKAHEAD)
+		return 0;
+	size_t k = 0, max = m->lone_run - LT__LONE_LOOKAHEAD;
+	while (k < max && p[k].type >= 0)
+		k++;
+	*events = p;
+	return k;
+}
+
+void lt__merge_plain_done(lt__merge_t *m, const lt__plain_t *events, size_t k,
+			  uint64_t frees)
+{
+	struct lt__mthread *t = m->cur;
+	/* What emit_plain() does k times: the run has no record other than
+	 * these events, so it is all one epoch. */
+	uint64_t epoch = events[k - 1].epoch;
+	t->frees_enqueued += frees;
+	t->frees_done += frees;
+	m->seq += k;
+	m->reads += k;
+	m->reads_since_gate += k;
+	if (epoch > t->frontier)
+		t->frontier = epoch;
+	t->last_read = m->reads;
+	if (epoch > m->max_seen)
+		m->max_seen = epoch;
+	m->emitted += k;
+	m->lone_run -= k;
+	lt__decoder_skip(m->dec, k);
+}
+
 int lt__merge_next(lt__merge_t *m, lt__merged_t *out)
 {
 	free(m->last_str);
 	m->last_str = NULL;
+	int lone = lone_next(m, out);
+	if (lone != 0)
+		return lone;
 	for (;;) {
 		bool can_read = !m->eof && !m->barrier;
 		if (m->batch_active) {

@@ -12,6 +12,7 @@
 
 #define LT__TIME_RING 256 /* recent TIME records kept for epoch -> ns */
 #define LT__PREFETCH_MIN_SLOTS (1u << 11) /* 64 KiB: smaller tables stay in L1 */
+#define LT__PLAIN_PREFETCH 16 /* events between a prefetch and its use */
 
 /* Per-thread state for heaptrack's "temporary allocation": the address the
  * thread allocated last, until its next free. */
@@ -305,8 +306,8 @@ static bool take_credit(lt__replay_t *r, uint64_t addr)
  * not live leaves a credit. by_realloc: the free half of a realloc, whose
  * data lives on and so is never a temporary allocation. Returns 0 or
  * -ENOMEM. */
-static int free_block(lt__replay_t *r, struct lt__rthread *t, uint64_t addr,
-		      bool by_realloc)
+static inline int free_block(lt__replay_t *r, struct lt__rthread *t, uint64_t addr,
+			     bool by_realloc)
 {
 	lt__live_t *b = live_find(r, addr);
 	bool temporary = !by_realloc && t->last_valid && t->last_alloc == addr && b &&
@@ -330,24 +331,27 @@ static int free_block(lt__replay_t *r, struct lt__rthread *t, uint64_t addr,
 	return 0;
 }
 
-static int alloc_block(lt__replay_t *r, struct lt__rthread *t, const lt__event_t *ev)
+/* An allocation of size bytes at addr from stack_id by thread t, in
+ * epoch. */
+static inline int alloc_at(lt__replay_t *r, struct lt__rthread *t, uint64_t addr,
+			   uint64_t size, uint64_t stack_id, uint64_t epoch)
 {
-	long site = lt__agg_site(&r->agg, ev->stack_id);
+	long site = lt__agg_site(&r->agg, stack_id);
 	if (site < 0)
 		return (int)site;
 	r->totals.allocations++;
-	r->totals.bytes_allocated += ev->size;
-	if (take_credit(r, ev->addr)) {
+	r->totals.bytes_allocated += size;
+	if (take_credit(r, addr)) {
 		/* Its free was replayed already: allocated and freed now. */
 		t->last_valid = false;
-		lt__agg_alloc(&r->agg, (uint32_t)site, ev->size);
-		lt__agg_free(&r->agg, (uint32_t)site, ev->size, false);
+		lt__agg_alloc(&r->agg, (uint32_t)site, size);
+		lt__agg_free(&r->agg, (uint32_t)site, size, false);
 		r->totals.frees++;
-		r->totals.bytes_freed += ev->size;
+		r->totals.bytes_freed += size;
 		return 0;
 	}
-	lt__live_t *at = ev->addr && r->slots ? live_probe(r, ev->addr) : NULL;
-	lt__live_t *old = at ? (at->addr ? at : NULL) : live_find(r, ev->addr);
+	lt__live_t *at = addr && r->slots ? live_probe(r, addr) : NULL;
+	lt__live_t *old = at ? (at->addr ? at : NULL) : live_find(r, addr);
 	if (old) {
 		at = NULL; /* the removal below shifts the chain */
 		/* The merge could not find the free of the block that was
@@ -360,28 +364,33 @@ static int alloc_block(lt__replay_t *r, struct lt__rthread *t, const lt__event_t
 		r->totals.current_blocks--;
 		lt__agg_free(&r->agg, old->site, old->size, false);
 		live_remove(r, old);
-		int rc = tally_add(&r->debts, ev->addr);
+		int rc = tally_add(&r->debts, addr);
 		if (rc)
 			return rc;
 	}
-	lt__live_t b = {.addr = ev->addr, .size = ev->size, .epoch = ev->epoch,
-			.site = (uint32_t)site, .thread = (uint32_t)ev->thread};
+	lt__live_t b = {.addr = addr, .size = size, .epoch = epoch,
+			.site = (uint32_t)site, .thread = (uint32_t)t->index};
 	int rc = live_insert(r, &b, at);
 	if (rc)
 		return rc;
-	r->totals.current_bytes += ev->size;
+	r->totals.current_bytes += size;
 	r->totals.current_blocks++;
-	lt__agg_alloc(&r->agg, (uint32_t)site, ev->size);
-	t->last_alloc = ev->addr;
+	lt__agg_alloc(&r->agg, (uint32_t)site, size);
+	t->last_alloc = addr;
 	t->last_valid = true;
 	if (r->totals.current_bytes > r->totals.peak_bytes) {
 		r->totals.peak_bytes = r->totals.current_bytes;
 		r->totals.peak_blocks = r->totals.current_blocks;
-		r->totals.peak_epoch = ev->epoch;
-		r->peak_ns_known = time_at(r, ev->epoch, &r->peak_ns);
+		r->totals.peak_epoch = epoch;
+		r->peak_ns_known = time_at(r, epoch, &r->peak_ns);
 		lt__agg_new_peak(&r->agg);
 	}
 	return 0;
+}
+
+static int alloc_block(lt__replay_t *r, struct lt__rthread *t, const lt__event_t *ev)
+{
+	return alloc_at(r, t, ev->addr, ev->size, ev->stack_id, ev->epoch);
 }
 
 static int add_child(lt__replay_t *r, const lt__event_t *ev)
@@ -444,6 +453,37 @@ static int apply_event(lt__replay_t *r, const lt__event_t *ev)
 	default:
 		return 0;
 	}
+}
+
+int lt__replay_plain(lt__replay_t *r, const lt__plain_t *ev, size_t n, uint64_t *frees)
+{
+	/* One thread and one epoch (lt__merge_plain_run): as apply_event()
+	 * would do for each, once. */
+	struct lt__rthread *t = rthread(r, ev[0].thread);
+	if (!t)
+		return -ENOMEM;
+	if (ev[0].epoch > r->totals.last_epoch)
+		r->totals.last_epoch = ev[0].epoch;
+	uint64_t nfree = 0;
+	bool prefetch = r->mask + 1 >= LT__PREFETCH_MIN_SLOTS;
+	for (size_t i = 0; i < n; i++) {
+		if (prefetch) /* the records after the run exist (the lookahead) */
+			__builtin_prefetch(&r->slots[home_slot(ev[i + LT__PLAIN_PREFETCH].addr,
+							       r->shift)], 1);
+		int rc;
+		if (ev[i].type == LT_REC_FREE) {
+			nfree++;
+			rc = free_block(r, t, ev[i].addr, false);
+		} else {
+			rc = alloc_at(r, t, ev[i].addr, ev[i].size, ev[i].stack_id, ev[i].epoch);
+		}
+		if (rc) {
+			*frees = nfree;
+			return rc;
+		}
+	}
+	*frees = nfree;
+	return 0;
 }
 
 /* ---- metadata ---------------------------------------------------------- */

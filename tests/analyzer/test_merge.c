@@ -460,3 +460,112 @@ Test(merge, producer_consumer_peak_close_to_real)
 	ratio /= 10;
 	cr_assert(ratio > 0.95 && ratio < 1.05, "replayed peak / real peak = %.3f", ratio);
 }
+
+/* ---- a thread alone ---------------------------------------------------- */
+
+/* One thread alone for long stretches (with stacks, TIME records, markers
+ * and epochs among its events), a second thread that shows up late in the
+ * file with events of an earlier epoch, and the first alone again. */
+static tb_t *mostly_lone_trace(void)
+{
+	tb_t *tb = tb_new();
+	uint64_t frames[] = {0x1100, 0x1200};
+	bool live[300] = {false};
+	tb_at(tb, 1, 9);
+	tb_marker(tb, "start"); /* thread 1 has events from the start */
+	for (uint64_t i = 0; i < 60000; i++) {
+		uint64_t epoch = 10 + i / 700;
+		if (i % 700 == 0)
+			tb_time(tb, epoch, epoch * 1000);
+		if (i % 9000 == 0)
+			tb_stack(tb, 1 + i / 9000, 2, frames);
+		tb_at(tb, 1, epoch);
+		if (i % 13000 == 0)
+			tb_marker(tb, "m");
+		/* Up to 300 blocks live, and a peak that moves. */
+		uint64_t slot = (i * 7) % 300;
+		if (live[slot])
+			tb_free_ev(tb, 0x100000 + 16 * slot);
+		tb_alloc(tb, 1 + i / 9000, 16 + (i * 13) % 500, 0x100000 + 16 * slot);
+		live[slot] = true;
+		if (i % 1000 == 999) {
+			for (uint64_t k = 0; k < 300; k += 1 + (i / 1000) % 3) {
+				if (live[k])
+					tb_free_ev(tb, 0x100000 + 16 * k);
+				live[k] = false;
+			}
+		}
+		if (i == 30000) {
+			/* Thread 2, drained late: its events are older. */
+			tb_at(tb, 2, epoch - 1);
+			for (uint64_t k = 0; k < 50; k++)
+				tb_alloc(tb, 1, 4096, 0x900000 + 4096 * k);
+			for (uint64_t k = 0; k < 50; k += 2)
+				tb_free_ev(tb, 0x900000 + 4096 * k);
+		}
+		if (i % 20000 == 19999)
+			tb_flush(tb, LT_CODEC_ZSTD);
+	}
+	/* The writer's pseudo-thread (a signal's marker), idle afterwards. */
+	tb_at(tb, 0, 100);
+	tb_marker(tb, "signal");
+	tb_at(tb, 1, 100);
+	for (uint64_t i = 0; i < 40000; i++) {
+		tb_at(tb, 1, 100 + i / 700);
+		tb_alloc(tb, 1, 32 + i % 64, 0x200000 + 64 * (i % 50));
+		tb_free_ev(tb, 0x200000 + 64 * (i % 50));
+	}
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_ZSTD);
+	return tb;
+}
+
+/* The report's run (read-ahead, a lone thread's events straight from its
+ * batches) replays exactly what the general path does item by item on a
+ * decoder without read-ahead. */
+Test(merge, lone_thread_fast_path_replays_the_same)
+{
+	tb_t *tb = mostly_lone_trace();
+	lt__analysis_t fast;
+	run_tb(tb, &fast, 0, 0);
+
+	lt__analysis_t slow = {0};
+	lt__decode_opts_t d = {.follow_parent = true};
+	cr_assert_eq(lt__decoder_open_stream(&slow.dec, tb_open(tb, SIZE_MAX), "mem", ".", &d), 0);
+	cr_assert_eq(lt__replay_new(&slow.replay), 0);
+	cr_assert_eq(lt__merge_new(&slow.merge, slow.dec, lt__replay_is_live, slow.replay, NULL), 0);
+	lt__merged_t it;
+	int rc;
+	while ((rc = lt__analysis_step(&slow, &it)) == 1)
+		;
+	cr_assert_eq(rc, 0);
+
+	const lt__totals_t *f = totals(&fast), *s = totals(&slow);
+	cr_assert_eq(f->allocations, 100050);
+	cr_assert_eq(f->unmatched_frees + f->overlapping_allocs + f->forced, 0);
+	cr_assert_eq(memcmp(f, s, sizeof *f), 0,
+		     "fast: %lu allocs, peak %lu at %lu; slow: %lu allocs, peak %lu at %lu",
+		     (unsigned long)f->allocations, (unsigned long)f->peak_bytes,
+		     (unsigned long)f->peak_epoch, (unsigned long)s->allocations,
+		     (unsigned long)s->peak_bytes, (unsigned long)s->peak_epoch);
+	uint64_t fns = 0, sns = 0;
+	cr_assert_eq(lt__replay_peak_ns(fast.replay, &fns), lt__replay_peak_ns(slow.replay, &sns));
+	cr_assert_eq(fns, sns);
+	cr_assert_eq(lt__replay_threads(fast.replay), 2);
+	/* The per-site counters, peak included, agree too. */
+	lt__agg_t *fa = lt__replay_agg(fast.replay), *sa = lt__replay_agg(slow.replay);
+	cr_assert_eq(fa->nsites, sa->nsites);
+	for (size_t i = 0; i < fa->nsites; i++) {
+		uint64_t fb, fk, sb, sk;
+		lt__agg_at_peak(fa, fa->sites[i], &fb, &fk);
+		lt__agg_at_peak(sa, sa->sites[i], &sb, &sk);
+		cr_assert_eq(fb, sb, "site %zu at peak", i);
+		cr_assert_eq(fk, sk);
+		cr_assert_eq(fa->sites[i]->allocations, sa->sites[i]->allocations);
+		cr_assert_eq(fa->sites[i]->temporary, sa->sites[i]->temporary);
+		cr_assert_eq(fa->sites[i]->live_bytes, sa->sites[i]->live_bytes);
+	}
+	lt__analysis_close(&fast);
+	lt__analysis_close(&slow);
+	tb_free(tb);
+}
