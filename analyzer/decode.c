@@ -1116,20 +1116,26 @@ struct lt__arena_chunk {
 	max_align_t data[]; /* cap bytes */
 };
 
-/* A record in a batch is an lt__plain_t: the common one, an ALLOC or FREE
- * without an AFTER, travels in those 48 bytes (a record is 120): the
- * consumer reads a batch that the other core wrote, so its size is what
- * the hand-over costs. Any other record is in the batch's `full` array, at
- * index `full`. */
-static inline void pack(lt__plain_t *p, int type, uint64_t stack_id, uint64_t size,
-			uint64_t addr, uint64_t thread, uint64_t epoch)
+/* A record in a batch is an lt__plain_t: the common ones, ALLOC, FREE and
+ * REALLOC without an AFTER, travel in those 48 bytes (a record is 120):
+ * the consumer reads a batch that the other core wrote, so its size is
+ * what the hand-over costs. Any other record is in the batch's `full`
+ * array, at the index its lt__plain_t holds in `size`. */
+static inline bool packable(const lt__record_t *r)
 {
-	p->type = type;
-	p->stack_id = stack_id;
-	p->size = size;
-	p->addr = addr;
-	p->thread = thread;
-	p->epoch = epoch;
+	return (r->type == LT_REC_ALLOC || r->type == LT_REC_FREE || r->type == LT_REC_REALLOC) &&
+	       !r->u.ev.after_thread && !r->u.ev.after_free && r->u.ev.stack_id <= UINT32_MAX;
+}
+
+static inline void pack(lt__plain_t *p, const lt__record_t *r)
+{
+	p->type = r->type;
+	p->stack_id = (uint32_t)r->u.ev.stack_id;
+	p->size = r->u.ev.size;
+	p->addr = r->u.ev.addr;
+	p->old_addr = r->u.ev.old_addr;
+	p->thread = r->thread;
+	p->epoch = r->epoch;
 }
 
 struct lt__batch {
@@ -1296,6 +1302,21 @@ static struct lt__batch *take_spare(struct lt__ahead *a)
 	return b;
 }
 
+/* Producer: the next free entry of b's full array (not yet counted in
+ * nfull), or NULL when memory is short. */
+static lt__record_t *full_slot(struct lt__batch *b)
+{
+	if (b->nfull == b->full_cap) {
+		size_t cap = b->full_cap ? b->full_cap * 2 : 64;
+		lt__record_t *f = realloc(b->full, cap * sizeof *f);
+		if (!f)
+			return NULL;
+		b->full = f;
+		b->full_cap = cap;
+	}
+	return &b->full[b->nfull];
+}
+
 /* Producer: fills b from the inner decoder. warned: bytes of the inner
  * decoder's warnings shipped so far. */
 static void fill_batch(struct lt__ahead *a, struct lt__batch *b, size_t *warned)
@@ -1319,10 +1340,38 @@ static void fill_batch(struct lt__ahead *a, struct lt__batch *b, size_t *warned)
 				b->status = column_failed(in, rc, why);
 				break;
 			}
-			if (rc == 1 && op.type != LT_OP_RECORD) {
+			if (rc == 1 && op.type != LT_OP_RECORD &&
+			    (op.type == LT_REC_FREE || op.stack_id <= UINT32_MAX)) {
+				lt__plain_t *p = &b->recs[b->n++];
 				bool alloc = op.type == LT_REC_ALLOC;
-				pack(&b->recs[b->n++], op.type, alloc ? op.stack_id : 0,
-				     alloc ? op.size : 0, op.addr, in->cur_thread, in->cur_epoch);
+				p->type = op.type;
+				p->stack_id = alloc ? (uint32_t)op.stack_id : 0;
+				p->size = alloc ? op.size : 0;
+				p->addr = op.addr;
+				p->old_addr = 0;
+				p->thread = in->cur_thread;
+				p->epoch = in->cur_epoch;
+				continue;
+			}
+			if (rc == 1 && op.type != LT_OP_RECORD) {
+				/* A stack id too big to pack: as column_record()
+				 * makes the record. */
+				lt__record_t *r = full_slot(b);
+				if (!r) {
+					b->status = fail(in, -ENOMEM, "out of memory");
+					break;
+				}
+				memset(r, 0, sizeof *r);
+				r->type = op.type;
+				r->thread = in->cur_thread;
+				r->epoch = in->cur_epoch;
+				r->u.ev.stack_id = op.stack_id;
+				r->u.ev.size = op.size;
+				r->u.ev.addr = op.addr;
+				lt__plain_t *p = &b->recs[b->n++];
+				p->type = -1;
+				p->thread = r->thread;
+				p->size = b->nfull++;
 				continue;
 			}
 			if (rc == 1) { /* decode_record() reads it below */
@@ -1330,17 +1379,11 @@ static void fill_batch(struct lt__ahead *a, struct lt__batch *b, size_t *warned)
 				in->end = op.record + op.record_len;
 			}
 		}
-		if (b->nfull == b->full_cap) {
-			size_t cap = b->full_cap ? b->full_cap * 2 : 64;
-			lt__record_t *f = realloc(b->full, cap * sizeof *f);
-			if (!f) {
-				b->status = fail(in, -ENOMEM, "out of memory");
-				break;
-			}
-			b->full = f;
-			b->full_cap = cap;
+		lt__record_t *r = full_slot(b);
+		if (!r) {
+			b->status = fail(in, -ENOMEM, "out of memory");
+			break;
 		}
-		lt__record_t *r = &b->full[b->nfull];
 		int rc = next_plain(in, r);
 		if (rc == 1 && own_pointers(b, r))
 			rc = fail(in, -ENOMEM, "out of memory");
@@ -1349,14 +1392,12 @@ static void fill_batch(struct lt__ahead *a, struct lt__batch *b, size_t *warned)
 			break;
 		}
 		lt__plain_t *p = &b->recs[b->n++];
-		if ((r->type == LT_REC_ALLOC || r->type == LT_REC_FREE) &&
-		    !r->u.ev.after_thread && !r->u.ev.after_free) {
-			pack(p, r->type, r->u.ev.stack_id, r->u.ev.size, r->u.ev.addr, r->thread,
-			     r->epoch);
+		if (packable(r)) {
+			pack(p, r);
 		} else {
 			p->type = -1;
 			p->thread = r->thread;
-			p->full = (uint32_t)b->nfull++;
+			p->size = b->nfull++;
 		}
 		/* Metadata can be big (module maps): ship it rather than
 		 * growing the arena without end. */
@@ -1419,12 +1460,12 @@ static int ahead_next(lt__decoder_t *d, const lt__record_t **rec)
 		if (b && a->pos < b->n) {
 			const lt__plain_t *p = &b->recs[a->pos++];
 			if (p->type < 0) {
-				*rec = &b->full[p->full];
+				*rec = &b->full[p->size];
 				return 1;
 			}
-			/* As next_plain() makes an ALLOC or FREE (d->ref is
-			 * only ever one of these: its old_addr and after
-			 * fields stay 0 from ahead_start()). */
+			/* As next_plain() makes an ALLOC, FREE or REALLOC
+			 * (d->ref is only ever one of these: its after fields
+			 * stay 0 from ahead_start()). */
 			lt__record_t *r = &d->ref;
 			r->type = p->type;
 			r->thread = p->thread;
@@ -1432,6 +1473,7 @@ static int ahead_next(lt__decoder_t *d, const lt__record_t **rec)
 			r->u.ev.stack_id = p->stack_id;
 			r->u.ev.size = p->size;
 			r->u.ev.addr = p->addr;
+			r->u.ev.old_addr = p->old_addr;
 			*rec = r;
 			return 1;
 		}

@@ -96,14 +96,16 @@ typedef struct lt__record_s {
 	} u;
 } lt__record_t;
 
-/* A record as the read-ahead hands it over (lt__decoder_peek): an ALLOC
- * or FREE without an AFTER (type LT_REC_ALLOC or LT_REC_FREE; a FREE has
- * stack_id and size 0), or type -1 for any other record, of which only
- * thread is set here: lt__decoder_next() yields the record itself. */
+/* A record as the read-ahead hands it over (lt__decoder_peek): an ALLOC,
+ * FREE or REALLOC without an AFTER and with a stack id below 2^32 (type
+ * LT_REC_ALLOC, LT_REC_FREE or LT_REC_REALLOC; a FREE has stack_id and
+ * size 0, only a REALLOC has old_addr), or type -1 for any other record,
+ * of which only thread is set here: lt__decoder_next() yields the record
+ * itself. */
 typedef struct lt__plain_s {
-	uint64_t stack_id, size, addr, thread, epoch;
+	uint64_t addr, size, old_addr, thread, epoch;
+	uint32_t stack_id;
 	int32_t type;
-	uint32_t full; /* the read-ahead's own: where the other records are */
 } lt__plain_t;
 
 typedef struct lt__decode_opts_s {

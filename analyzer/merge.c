@@ -827,7 +827,8 @@ static bool next_of_batch(lt__merge_t *m, lt__event_t *ev)
 
 /* ---- a thread alone ------------------------------------------------- */
 
-/* Emits the plain event p (the decoder's next record) of t, which has
+/* Emits the plain event p (the decoder's next record: ALLOC, FREE or
+ * REALLOC) of t, which has
  * nothing queued, doing what read_record() and dequeue() would. */
 static void emit_plain(lt__merge_t *m, struct lt__mthread *t, const lt__plain_t *p,
 		       lt__event_t *ev)
@@ -839,10 +840,11 @@ static void emit_plain(lt__merge_t *m, struct lt__mthread *t, const lt__plain_t 
 	ev->stack_id = p->stack_id;
 	ev->size = p->size;
 	ev->addr = p->addr;
-	ev->old_addr = ev->after_thread = ev->after_free = 0;
+	ev->old_addr = p->old_addr;
+	ev->after_thread = ev->after_free = 0;
 	ev->str = NULL;
 	ev->free_no = 0;
-	if (p->type == LT_REC_FREE) {
+	if (p->type != LT_REC_ALLOC) {
 		ev->free_no = (uint32_t)++t->frees_enqueued;
 		t->frees_done++;
 	}
@@ -933,8 +935,11 @@ static int lone_next(lt__merge_t *m, lt__merged_t *out)
 		if (m->lone_run <= LT__LONE_LOOKAHEAD)
 			return 0;
 		if (p->type >= 0) {
-			if (m->prefetch)
+			if (m->prefetch) {
 				m->prefetch(m->ctx, p[LT__PREFETCH_AHEAD].addr);
+				if (p[LT__PREFETCH_AHEAD].type == LT_REC_REALLOC)
+					m->prefetch(m->ctx, p[LT__PREFETCH_AHEAD].old_addr);
+			}
 			emit_plain(m, t, p, &out->ev);
 			m->lone_run--;
 			break;

@@ -85,11 +85,11 @@ void lt__merge_set_prefetch(lt__merge_t *m, lt__prefetch_fn prefetch);
 int lt__merge_next(lt__merge_t *m, lt__merged_t *out);
 
 /* A faster lt__merge_next() for the common case, a thread running alone:
- * when the next k > 0 items would all be that thread's plain ALLOC and
- * FREE events (lt__plain_t), sets *events to them and returns k, else 0.
- * The caller applies them as lt__merge_next() would have yielded them,
- * in order, then calls lt__merge_plain_done() with the same events, k
- * and how many of them are FREEs. Nothing else may be called between. */
+ * when the next k > 0 items would all be that thread's plain ALLOC, FREE
+ * and REALLOC events (lt__plain_t), sets *events to them and returns k,
+ * else 0. The caller applies them as lt__merge_next() would have yielded
+ * them, in order, then calls lt__merge_plain_done() with the same events,
+ * k and how many of them are FREEs or REALLOCs. Nothing else may be called between. */
 size_t lt__merge_plain_run(lt__merge_t *m, const lt__plain_t **events);
 void lt__merge_plain_done(lt__merge_t *m, const lt__plain_t *events, size_t k,
 			  uint64_t frees);

@@ -465,17 +465,27 @@ int lt__replay_plain(lt__replay_t *r, const lt__plain_t *ev, size_t n, uint64_t 
 	if (ev[0].epoch > r->totals.last_epoch)
 		r->totals.last_epoch = ev[0].epoch;
 	uint64_t nfree = 0;
-	bool prefetch = r->mask + 1 >= LT__PREFETCH_MIN_SLOTS;
+	bool prefetch = r->slots && r->mask + 1 >= LT__PREFETCH_MIN_SLOTS;
 	for (size_t i = 0; i < n; i++) {
-		if (prefetch) /* the records after the run exist (the lookahead) */
-			__builtin_prefetch(&r->slots[home_slot(ev[i + LT__PLAIN_PREFETCH].addr,
-							       r->shift)], 1);
+		if (prefetch) { /* the records after the run exist (the lookahead) */
+			const lt__plain_t *soon = &ev[i + LT__PLAIN_PREFETCH];
+			__builtin_prefetch(&r->slots[home_slot(soon->addr, r->shift)], 1);
+			if (soon->type == LT_REC_REALLOC)
+				__builtin_prefetch(&r->slots[home_slot(soon->old_addr, r->shift)], 1);
+		}
 		int rc;
 		if (ev[i].type == LT_REC_FREE) {
 			nfree++;
 			rc = free_block(r, t, ev[i].addr, false);
-		} else {
+		} else if (ev[i].type == LT_REC_ALLOC) {
 			rc = alloc_at(r, t, ev[i].addr, ev[i].size, ev[i].stack_id, ev[i].epoch);
+		} else {
+			/* As apply_event() replays a REALLOC. */
+			nfree++;
+			rc = free_block(r, t, ev[i].old_addr, true);
+			if (!rc)
+				rc = alloc_at(r, t, ev[i].addr, ev[i].size, ev[i].stack_id,
+					      ev[i].epoch);
 		}
 		if (rc) {
 			*frees = nfree;
