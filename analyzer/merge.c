@@ -19,6 +19,7 @@
 #define LT__IDLE_RECORDS 65536 /* a thread silent for this many records is idle */
 #define LT__LONE_LOOKAHEAD 512 /* events read ahead of a thread running alone */
 #define LT__LONE_SCAN 1024 /* records checked at once for lone_next() */
+#define LT__LONE_RETRY 256 /* records read before asking again whether the others are idle */
 #define LT__REPLAN_AFTER 64 /* events by the causal rule after a plan stalls */
 #define LT__MAX_STALLS 4 /* stalls in one epoch before the rest of it goes unplanned */
 #define LT__BATCH_MAX (1u << 20) /* events of one thread in one plan (an epoch is less) */
@@ -105,6 +106,9 @@ struct lt__merge_s {
 	lt__order_t *order;
 	bool batch_active;
 	uint64_t batch_epoch, batch_left;
+	/* Every event of the batch planned and every address one thread's:
+	 * the oldest head is always at its turn (next_of_batch). */
+	bool batch_separate;
 	uint64_t emitted, plan_after; /* events out; no new plan before plan_after */
 	uint64_t plan_epoch; /* nor for an epoch before this (one that stalled) */
 	uint64_t stalls; /* of plans for batch_epoch */
@@ -121,6 +125,7 @@ struct lt__merge_s {
 	size_t lone_run;
 	bool lone_stop;
 	bool others_idle; /* every other thread with events is idle */
+	uint64_t lone_retry; /* reads before others_idle is asked again */
 	lt__merge_stats_t stats;
 };
 
@@ -680,6 +685,7 @@ static void start_batch(lt__merge_t *m)
 	lt__order_reset(m->order);
 	m->batch_epoch = e;
 	m->batch_left = 0;
+	bool all_planned = true;
 	for (size_t h = 0; h < m->nheap; h++) {
 		struct lt__mthread *t = m->heap[h];
 		uint64_t len = 0;
@@ -701,8 +707,10 @@ static void start_batch(lt__merge_t *m)
 			ev->plan_id = lt__order_add(m->order, (uint32_t)h, ev,
 						    (double)k++ / (double)len, ev->free_no);
 			m->batch_left++;
-			if (ev->plan_id == LT__ORDER_NONE)
+			if (ev->plan_id == LT__ORDER_NONE) {
+				all_planned &= !is_event(ev->type);
 				continue;
+			}
 			if (ev->plan_id >= m->plan_cap) {
 				uint32_t ncap = m->plan_cap ? m->plan_cap * 2 : 1024;
 				while (ncap <= ev->plan_id)
@@ -715,6 +723,7 @@ static void start_batch(lt__merge_t *m)
 					m->plan_thread = pt;
 				if (!ps || !pt) {
 					ev->plan_id = LT__ORDER_NONE; /* no room: causal rule */
+					all_planned = false;
 					continue;
 				}
 				m->plan_cap = ncap;
@@ -723,7 +732,9 @@ static void start_batch(lt__merge_t *m)
 			m->plan_thread[ev->plan_id] = t;
 		}
 	}
-	m->stats.unplanned += lt__order_solve(m->order, m->is_live, m->ctx);
+	uint64_t unplanned = lt__order_solve(m->order, m->is_live, m->ctx);
+	m->stats.unplanned += unplanned;
+	m->batch_separate = all_planned && unplanned == 0 && lt__order_separate(m->order);
 	m->batch_active = m->batch_left > 0;
 }
 
@@ -802,6 +813,16 @@ static bool take_ahead(lt__merge_t *m, lt__event_t *ev)
  * still sort out. */
 static bool next_of_batch(lt__merge_t *m, lt__event_t *ev)
 {
+	if (m->batch_separate) {
+		/* pick_batch() would find the oldest head ready, and nothing
+		 * reads the plan's turns afterwards: skip asking. */
+		dequeue(m, m->heap[0], ev);
+		ev->forced = false;
+		if (--m->batch_left == 0 || m->nheap == 0 ||
+		    front(m->heap[0])->epoch != m->batch_epoch)
+			m->batch_active = false;
+		return true;
+	}
 	struct lt__mthread *t = pick_batch(m);
 	if (t) {
 		dequeue(m, t, ev);
@@ -894,11 +915,17 @@ static struct lt__mthread *lone_thread(lt__merge_t *m)
 		return NULL;
 	if (m->ngating > 1 && !m->others_idle) {
 		/* Idle threads stay idle while only t's records are read;
-		 * read_record() asks again after any other. */
+		 * read_record() asks again after any other. A thread turns
+		 * idle only as records are read: after a no, asking again
+		 * waits for LT__LONE_RETRY more. */
+		if (m->reads < m->lone_retry)
+			return NULL;
 		for (size_t i = 0; i < m->nactive; i++) {
 			const struct lt__mthread *o = m->active[i];
-			if (o != t && o->has_events && !is_idle(m, o))
+			if (o != t && o->has_events && !is_idle(m, o)) {
+				m->lone_retry = m->reads + LT__LONE_RETRY;
 				return NULL;
+			}
 		}
 		m->others_idle = true;
 	}

@@ -69,6 +69,7 @@ struct lt__order_s {
 	uint32_t keys_cap;
 	uint64_t *seen;
 	uint32_t seen_cap; /* the table in use (allocated may be larger) */
+	bool one_thread_each; /* every address solved so far is one thread's */
 };
 
 static int grow(void **v, uint32_t *cap, uint32_t need, size_t size)
@@ -320,6 +321,8 @@ static bool solve_group(lt__order_t *o, struct group *g, bool live)
 			}
 		}
 	}
+	if (k > 1)
+		o->one_thread_each = false;
 	if (k == 1) {
 		/* One thread: its own order, if the machine accepts it. */
 		for (uint32_t i = 0; i < n; i++) {
@@ -447,6 +450,7 @@ uint64_t lt__order_solve(lt__order_t *o, lt__order_live_fn is_live, void *ctx)
 {
 	uint64_t failed = 0;
 	o->ngroups = 0;
+	o->one_thread_each = true;
 	if (o->nparts == 0)
 		return 0; /* only positioned records this epoch */
 	if (grow((void **)&o->sorted, &o->sorted_cap, o->nparts, sizeof *o->sorted) ||
@@ -485,6 +489,11 @@ uint64_t lt__order_solve(lt__order_t *o, lt__order_live_fn is_live, void *ctx)
 		i = j;
 	}
 	return failed;
+}
+
+bool lt__order_separate(const lt__order_t *o)
+{
+	return o->one_thread_each;
 }
 
 int lt__order_ready(const lt__order_t *o, uint32_t id)

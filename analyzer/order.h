@@ -38,6 +38,11 @@ uint32_t lt__order_add(lt__order_t *o, uint32_t thread, const lt__event_t *ev,
  * exists (or the search was too big): their events go unplanned. */
 uint64_t lt__order_solve(lt__order_t *o, lt__order_live_fn is_live, void *ctx);
 
+/* True when, in the plan just solved, every address is touched by one
+ * thread only: each thread's own order is the plan, and any interleaving
+ * of the threads keeps it (the solve's result must have been 0). */
+bool lt__order_separate(const lt__order_t *o);
+
 /* 1 when the event may go now (each address it touches is at its turn),
  * 0 when it must wait, -1 when it has no plan (the caller's causal rule
  * decides). */

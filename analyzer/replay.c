@@ -13,6 +13,7 @@
 #define LT__TIME_RING 256 /* recent TIME records kept for epoch -> ns */
 #define LT__PREFETCH_MIN_SLOTS (1u << 11) /* 64 KiB: smaller tables stay in L1 */
 #define LT__PLAIN_PREFETCH 16 /* events between a prefetch and its use */
+#define LT__SMALL_THREADS 256 /* thread indexes found without hashing */
 
 /* Per-thread state for heaptrack's "temporary allocation": the address the
  * thread allocated last, until its next free. */
@@ -64,6 +65,9 @@ struct lt__replay_s {
 	struct lt__credit *credits, *debts;
 
 	struct lt__rthread *threads, *cur_thread;
+	/* Threads by index, for the first LT__SMALL_THREADS: the merge
+	 * interleaves threads event by event, and the hash is slow. */
+	struct lt__rthread *by_small_index[LT__SMALL_THREADS];
 	uint64_t nthreads;
 
 	struct lt__time_point times[LT__TIME_RING];
@@ -219,7 +223,13 @@ static struct lt__rthread *rthread(lt__replay_t *r, uint64_t index)
 {
 	if (r->cur_thread && r->cur_thread->index == index)
 		return r->cur_thread;
-	struct lt__rthread *t;
+	struct lt__rthread *t = NULL;
+	if (index < LT__SMALL_THREADS)
+		t = r->by_small_index[index];
+	if (t) {
+		r->cur_thread = t;
+		return t;
+	}
 	HASH_FIND(hh, r->threads, &index, sizeof index, t);
 	if (!t) {
 		t = calloc(1, sizeof *t);
@@ -227,6 +237,8 @@ static struct lt__rthread *rthread(lt__replay_t *r, uint64_t index)
 			return NULL;
 		t->index = index;
 		HASH_ADD(hh, r->threads, index, sizeof t->index, t);
+		if (index < LT__SMALL_THREADS)
+			r->by_small_index[index] = t;
 		/* Index 0 is the writer's own pseudo-thread (markers from a
 		 * snapshot signal), not one of the program's. */
 		r->nthreads += index != 0;

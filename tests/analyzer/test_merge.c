@@ -569,3 +569,34 @@ Test(merge, lone_thread_fast_path_replays_the_same)
 	lt__analysis_close(&slow);
 	tb_free(tb);
 }
+
+/* Threads that never touch each other's addresses in an epoch are
+ * interleaved by their place in it (the plan has nothing to say about
+ * their order): two threads allocating four blocks each and then freeing
+ * them peak at all eight live, even though the file has one thread's
+ * events before the other's. */
+Test(merge, separate_threads_interleave_by_place)
+{
+	tb_t *tb = tb_new();
+	for (uint64_t th = 1; th <= 3; th++) {
+		tb_at(tb, th, 5);
+		for (uint64_t k = 0; k < 4; k++)
+			tb_alloc(tb, 1, 100, 0x100000 * th + 0x100 * k);
+		for (uint64_t k = 0; k < 4; k++)
+			tb_free_ev(tb, 0x100000 * th + 0x100 * k);
+	}
+	for (uint64_t th = 1; th <= 3; th++) {
+		tb_at(tb, th, 6);
+		tb_alloc(tb, 1, 10, 0x100000 * th);
+	}
+	tb_flush(tb, LT_CODEC_RAW);
+	lt__analysis_t a;
+	run_tb(tb, &a, 0, 0);
+	assert_clean(&a, 15, 12);
+	cr_assert_eq(totals(&a)->peak_bytes, 1200);
+	cr_assert_eq(totals(&a)->peak_blocks, 12);
+	cr_assert_eq(totals(&a)->current_bytes, 30);
+	cr_assert_eq(totals(&a)->forced, 0);
+	lt__analysis_close(&a);
+	tb_free(tb);
+}
