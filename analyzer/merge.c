@@ -688,24 +688,19 @@ static void start_batch(lt__merge_t *m)
 	bool all_planned = true;
 	for (size_t h = 0; h < m->nheap; h++) {
 		struct lt__mthread *t = m->heap[h];
-		uint64_t len = 0;
-		for (uint64_t i = t->head; i != t->tail && len < LT__BATCH_MAX; i++) {
-			lt__event_t *ev = &t->q[i & (t->cap - 1)];
-			if (ev->type == LT__EV_TAKEN)
-				continue;
-			if (ev->epoch != e)
-				break;
-			len++;
-		}
+		/* One pass over the queue (it is big: whole epochs): each
+		 * event is added at place k, and the thread's places are
+		 * divided by their count at the end. */
+		uint32_t mark = lt__order_mark(m->order);
 		uint64_t k = 0;
-		for (uint64_t i = t->head; i != t->tail && k < len; i++) {
+		for (uint64_t i = t->head; i != t->tail && k < LT__BATCH_MAX; i++) {
 			lt__event_t *ev = &t->q[i & (t->cap - 1)];
 			if (ev->type == LT__EV_TAKEN)
 				continue;
 			if (ev->epoch != e)
 				break;
-			ev->plan_id = lt__order_add(m->order, (uint32_t)h, ev,
-						    (double)k++ / (double)len, ev->free_no);
+			ev->plan_id = lt__order_add(m->order, (uint32_t)h, ev, (double)k++,
+						    ev->free_no);
 			m->batch_left++;
 			if (ev->plan_id == LT__ORDER_NONE) {
 				all_planned &= !is_event(ev->type);
@@ -731,6 +726,7 @@ static void start_batch(lt__merge_t *m)
 			m->plan_slot[ev->plan_id] = ev;
 			m->plan_thread[ev->plan_id] = t;
 		}
+		lt__order_scale_places(m->order, mark, k);
 	}
 	uint64_t unplanned = lt__order_solve(m->order, m->is_live, m->ctx);
 	m->stats.unplanned += unplanned;

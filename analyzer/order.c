@@ -491,6 +491,17 @@ uint64_t lt__order_solve(lt__order_t *o, lt__order_live_fn is_live, void *ctx)
 	return failed;
 }
 
+uint32_t lt__order_mark(const lt__order_t *o)
+{
+	return o->nparts;
+}
+
+void lt__order_scale_places(lt__order_t *o, uint32_t mark, uint64_t len)
+{
+	for (uint32_t i = mark; i < o->nparts; i++)
+		o->parts[i].place /= (double)len;
+}
+
 bool lt__order_separate(const lt__order_t *o)
 {
 	return o->one_thread_each;

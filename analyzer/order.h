@@ -34,6 +34,14 @@ void lt__order_reset(lt__order_t *o);
 uint32_t lt__order_add(lt__order_t *o, uint32_t thread, const lt__event_t *ev,
 		       double place, uint64_t free_no);
 
+/* Where the parts added next start, for lt__order_scale_places(). */
+uint32_t lt__order_mark(const lt__order_t *o);
+
+/* Divides the places of the events added since mark by len: a thread's
+ * events may be added with their index k as place, then scaled to k / len
+ * once their count is known. */
+void lt__order_scale_places(lt__order_t *o, uint32_t mark, uint64_t len);
+
 /* Solves every address. Returns the number of addresses for which no order
  * exists (or the search was too big): their events go unplanned. */
 uint64_t lt__order_solve(lt__order_t *o, lt__order_live_fn is_live, void *ctx);
