@@ -70,6 +70,8 @@ struct lt__order_s {
 	uint64_t *seen;
 	uint32_t seen_cap; /* the table in use (allocated may be larger) */
 	bool one_thread_each; /* every address solved so far is one thread's */
+	uint8_t *placed; /* greedy()'s: which parts of the group went */
+	uint32_t placed_cap;
 };
 
 static int grow(void **v, uint32_t *cap, uint32_t need, size_t size)
@@ -111,6 +113,7 @@ void lt__order_free(lt__order_t *o)
 	free(o->order);
 	free(o->choice);
 	free(o->seen);
+	free(o->placed);
 	free(o->keys);
 	free(o->keys_tmp);
 	free(o);
@@ -271,6 +274,45 @@ static bool seen_insert(lt__order_t *o, uint64_t h, uint32_t *used)
 	}
 }
 
+/* The search's first descent (always the valid head with the earliest
+ * place), without its memo table: most groups, a block one thread
+ * allocates and another frees, need no more. On success sets every
+ * part's rank, as the search would, and returns true. */
+static bool greedy(lt__order_t *o, const uint32_t *idx, uint32_t n, uint32_t k, bool live)
+{
+	if (grow((void **)&o->placed, &o->placed_cap, n, sizeof *o->placed))
+		return false;
+	memset(o->placed, 0, n * sizeof *o->placed);
+	uint32_t kk = k < 64 ? k : 64;
+	for (uint32_t q = 0; q < k; q++)
+		o->qpos[q] = 0;
+	for (uint32_t d = 0; d < n; d++) {
+		double best = 0;
+		uint32_t bq = UINT32_MAX;
+		for (uint32_t q = 0; q < kk; q++) {
+			if (o->qpos[q] == o->qlen[q])
+				continue;
+			const struct part *p = &o->parts[idx[o->qstart[q] + o->qpos[q]]];
+			bool l = live;
+			if (!step(p, &l))
+				continue;
+			if (p->need >= 0 && !o->placed[p->need])
+				continue;
+			if (bq == UINT32_MAX || p->place < best) {
+				best = p->place;
+				bq = q;
+			}
+		}
+		if (bq == UINT32_MAX)
+			return false;
+		uint32_t i = o->qstart[bq] + o->qpos[bq]++;
+		step(&o->parts[idx[i]], &live);
+		o->placed[i] = 1;
+		o->parts[idx[i]].rank = d;
+	}
+	return true;
+}
+
 /* Finds an order for group g starting from live. Returns true and sets
  * every part's rank, or false. */
 static bool solve_group(lt__order_t *o, struct group *g, bool live)
@@ -332,6 +374,9 @@ static bool solve_group(lt__order_t *o, struct group *g, bool live)
 		}
 		return true;
 	}
+
+	if (greedy(o, idx, n, k, live))
+		return true;
 
 	/* Depth-first search. choice[d] is how many candidates were tried at
 	 * depth d; candidates are the valid queue heads by estimated place. */
