@@ -1148,6 +1148,7 @@ int lt__merge_new(lt__merge_t **out, lt__decoder_t *d, lt__is_live_fn is_live,
 void lt__merge_set_prefetch(lt__merge_t *m, lt__prefetch_fn prefetch)
 {
 	m->prefetch = prefetch;
+	lt__order_set_prefetch(m->order, prefetch);
 }
 
 void lt__merge_stats(const lt__merge_t *m, lt__merge_stats_t *stats)

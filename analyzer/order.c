@@ -14,6 +14,7 @@
 
 #define LT__ORDER_MAX_STATES 20000 /* search states per address before giving up */
 #define LT__ORDER_AFTER_SCAN 4096 /* AFTER constraints resolved in groups this small */
+#define LT__ORDER_PREFETCH_AHEAD 16 /* parts between a prefetch and its lookup */
 
 enum { PART_FREE = 0, PART_ALLOC = 1, PART_BOTH = 2 };
 
@@ -70,6 +71,7 @@ struct lt__order_s {
 	uint64_t *seen;
 	uint32_t seen_cap; /* the table in use (allocated may be larger) */
 	bool one_thread_each; /* every address solved so far is one thread's */
+	lt__order_prefetch_fn prefetch; /* NULL: none */
 	uint8_t *placed; /* greedy()'s: which parts of the group went */
 	uint32_t placed_cap;
 };
@@ -507,6 +509,10 @@ uint64_t lt__order_solve(lt__order_t *o, lt__order_live_fn is_live, void *ctx)
 	for (uint32_t i = 0; i < o->nparts;) {
 		uint32_t j = i;
 		uint64_t addr = o->parts[o->sorted[i]].addr;
+		/* is_live() below looks each address up in a table bigger than
+		 * the caches: a few groups ahead, start loading. */
+		if (o->prefetch && i + LT__ORDER_PREFETCH_AHEAD < o->nparts)
+			o->prefetch(ctx, o->parts[o->sorted[i + LT__ORDER_PREFETCH_AHEAD]].addr);
 		while (j < o->nparts && o->parts[o->sorted[j]].addr == addr)
 			j++;
 		if (grow((void **)&o->groups, &o->groups_cap, o->ngroups + 1, sizeof *o->groups))
@@ -534,6 +540,11 @@ uint64_t lt__order_solve(lt__order_t *o, lt__order_live_fn is_live, void *ctx)
 		i = j;
 	}
 	return failed;
+}
+
+void lt__order_set_prefetch(lt__order_t *o, lt__order_prefetch_fn prefetch)
+{
+	o->prefetch = prefetch;
 }
 
 uint32_t lt__order_mark(const lt__order_t *o)

@@ -20,7 +20,14 @@ typedef struct lt__order_s lt__order_t;
 /* Tells whether addr is live before the epoch (the replay's state). */
 typedef bool (*lt__order_live_fn)(void *ctx, uint64_t addr);
 
+/* A hint that is_live(ctx, addr) will be asked soon (lt__prefetch_fn). */
+typedef void (*lt__order_prefetch_fn)(void *ctx, uint64_t addr);
+
 int lt__order_new(lt__order_t **out);
+
+/* Has lt__order_solve() call prefetch(ctx, addr) a few addresses before
+ * it asks is_live about them. */
+void lt__order_set_prefetch(lt__order_t *o, lt__order_prefetch_fn prefetch);
 void lt__order_free(lt__order_t *o);
 
 /* Starts a new epoch's plan, forgetting the last one. */
