@@ -547,6 +547,51 @@ static int read_record(lt__merge_t *m, lt__merged_t *out)
 	return 0;
 }
 
+/* Queues the plain event p, the decoder's next record (lt__decoder_peek),
+ * as read_record() would: without making a record of it first. Returns 0
+ * or -ENOMEM. */
+static int queue_plain(lt__merge_t *m, const lt__plain_t *p)
+{
+	m->lone_run = 0;
+	m->lone_stop = false;
+	m->others_idle = false;
+	m->reads_since_gate++;
+	m->reads++;
+	int rc = saw(m, p->thread, p->epoch);
+	if (rc)
+		return rc;
+	struct lt__mthread *t = m->cur; /* saw() looked it up */
+	lt__event_t *ev = reserve_slot(t, p->epoch);
+	if (!ev)
+		return -ENOMEM;
+	ev->type = (uint8_t)p->type;
+	ev->thread = p->thread;
+	ev->epoch = p->epoch;
+	ev->str = NULL;
+	ev->stack_id = p->stack_id;
+	ev->size = p->size;
+	ev->addr = p->addr;
+	ev->old_addr = p->old_addr;
+	ev->after_thread = ev->after_free = 0;
+	ev->seq = m->seq++;
+	rc = commit_slot(m, t);
+	if (rc)
+		return rc;
+	if (!t->has_events)
+		starts_gating(m, t);
+	lt__decoder_skip(m->dec, 1);
+	return 0;
+}
+
+/* read_record(), straight from the read-ahead's batch when it can. */
+static int read_next(lt__merge_t *m, lt__merged_t *out)
+{
+	const lt__plain_t *p;
+	if (lt__decoder_peek(m->dec, &p) && p->type >= 0)
+		return queue_plain(m, p);
+	return read_record(m, out);
+}
+
 /* ---- choosing -------------------------------------------------------- */
 
 /* True when ev names a free (format.h, AFTER) that has not been emitted
@@ -1061,7 +1106,7 @@ int lt__merge_next(lt__merge_t *m, lt__merged_t *out)
 		    (m->nheap == 0 || m->buffered < m->starve_until ||
 		     (m->gate <= front(m->heap[0])->epoch && m->buffered < ahead &&
 		      m->buffered < m->opts.max_buffered))) {
-			int rc = read_record(m, out);
+			int rc = read_next(m, out);
 			if (rc != 0)
 				return rc;
 			continue;
@@ -1098,7 +1143,7 @@ int lt__merge_next(lt__merge_t *m, lt__merged_t *out)
 				m->starve_until = m->buffered + LT__STARVE_BATCH;
 				if (m->starve_until > m->opts.max_buffered)
 					m->starve_until = m->opts.max_buffered;
-				int rc = read_record(m, out);
+				int rc = read_next(m, out);
 				if (rc != 0)
 					return rc;
 				continue;
