@@ -136,12 +136,14 @@ int lt__columns_next(lt__columns_t *c, uint64_t *prev, lt__column_op_t *op,
 			if (lt_get_uv(&col[LT_COL_STACK], col_end[LT_COL_STACK], &stack) ||
 			    lt_get_uv(&col[LT_COL_SIZE], col_end[LT_COL_SIZE], &size))
 				FAIL("columnar block: allocation column ends early");
+			uint32_t bin = lt_model_bin(size);
 			if (code == LT_OP_ALLOC_MISS) {
 				if (lt_get_uv(&col[LT_COL_ADDR], col_end[LT_COL_ADDR], &field))
 					FAIL("columnar block: address column ends early");
 				addr = lt_addr_from_field(field, *prev);
 			} else {
-				addr = lt_model_predicted(m, size, code - LT_OP_ALLOC_HIT);
+				unsigned k = code - LT_OP_ALLOC_HIT;
+				addr = lt_model_predicted(m, size, k);
 				if (!addr && c->lenient) {
 					c->skipped++;
 					continue;
@@ -149,8 +151,13 @@ int lt__columns_next(lt__columns_t *c, uint64_t *prev, lt__column_op_t *op,
 				if (!addr)
 					FAIL("columnar block: allocation predicts an empty "
 					     "model entry");
+				/* The writer's lt_model_alloc() found addr k-th in
+				 * the list (the op says so: no need to search it):
+				 * the first time there, as the list is the same. A
+				 * miss was in no place of it. */
+				lt_model_mru_take(m, bin, k);
 			}
-			lt_model_alloc(m, addr, size);
+			lt_model_insert(m, addr, bin);
 			op->type = LT_REC_ALLOC;
 			op->stack_id = stack;
 			op->size = size;

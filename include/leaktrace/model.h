@@ -201,26 +201,26 @@ static inline uint64_t lt_model_predicted(const lt_model_t *m, uint64_t size, un
 	return m->mru[bin][(m->mru_head[bin] + k) & (LT_MODEL_MRU - 1)];
 }
 
-/* An allocation of size bytes at addr. Returns k when addr was the k-th
- * most recently freed address of its class (it leaves that list), -1
- * otherwise. The block is remembered unless LT_MODEL_MAX_LIVE blocks are;
- * a block already remembered at addr (its free was not seen yet) is
- * replaced. */
-static inline int lt_model_alloc(lt_model_t *m, uint64_t addr, uint64_t size)
+/* Where addr is in bin's list of recently freed addresses: its index k
+ * (newest first), or -1. */
+static inline int lt_model_mru_find(const lt_model_t *m, uint32_t bin, uint64_t addr)
 {
-	if (!addr)
-		return -1;
-	int hit = -1;
-	uint32_t bin = lt_model_bin(size);
 	const uint64_t *r = m->mru[bin];
 	unsigned h = m->mru_head[bin];
-	for (unsigned k = 0; k < LT_MODEL_MRU; k++) {
-		if (r[(h + k) & (LT_MODEL_MRU - 1)] == addr) {
-			hit = (int)k;
-			lt_model_mru_take(m, bin, k);
-			break;
-		}
-	}
+	for (unsigned k = 0; k < LT_MODEL_MRU; k++)
+		if (r[(h + k) & (LT_MODEL_MRU - 1)] == addr)
+			return (int)k;
+	return -1;
+}
+
+/* The second half of lt_model_alloc(), once addr has left its class's list
+ * (when it was there): remembers the block (bin: its size class), unless
+ * LT_MODEL_MAX_LIVE blocks are; a block already remembered at addr (its
+ * free was not seen yet) is replaced. */
+static inline void lt_model_insert(lt_model_t *m, uint64_t addr, uint32_t bin)
+{
+	if (!addr)
+		return;
 	/* One probe finds the address or the empty entry it would go in. */
 	uint32_t home = lt_model_hash(addr, m->cap), i = home;
 	while (m->table[i].addr && m->table[i].addr != addr)
@@ -231,10 +231,10 @@ static inline int lt_model_alloc(lt_model_t *m, uint64_t addr, uint64_t size)
 		i = UINT32_MAX;
 	}
 	if (m->live >= LT_MODEL_MAX_LIVE)
-		return hit;
+		return;
 	if (m->live + 1 > m->cap / 2) {
 		if (lt_model_grow(m))
-			return hit;
+			return;
 		i = UINT32_MAX;
 	}
 	if (i == UINT32_MAX) {
@@ -249,6 +249,22 @@ static inline int lt_model_alloc(lt_model_t *m, uint64_t addr, uint64_t size)
 	m->table[i].slot = (uint16_t)slot;
 	m->slot_addr[slot] = addr;
 	m->live++;
+}
+
+/* An allocation of size bytes at addr. Returns k when addr was the k-th
+ * most recently freed address of its class (it leaves that list), -1
+ * otherwise; then lt_model_insert(). The writer codes the result in the
+ * op (format.h), so a decoder knows it without the search: it calls
+ * lt_model_mru_take() itself on a hit, then lt_model_insert(). */
+static inline int lt_model_alloc(lt_model_t *m, uint64_t addr, uint64_t size)
+{
+	if (!addr)
+		return -1;
+	uint32_t bin = lt_model_bin(size);
+	int hit = lt_model_mru_find(m, bin, addr);
+	if (hit >= 0)
+		lt_model_mru_take(m, bin, (unsigned)hit);
+	lt_model_insert(m, addr, bin);
 	return hit;
 }
 
