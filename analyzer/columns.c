@@ -90,6 +90,34 @@ static size_t record_length(const uint8_t *p, const uint8_t *end)
 		return -EBADMSG;                           \
 	} while (0)
 
+#define LT__SLOT_AHEAD 16 /* frees by slot between reading a slot ahead and its use */
+
+/* Called at each free by slot: reads the SLOT column one value further
+ * ahead and prefetches that slot's address; takes the slot read half the
+ * distance ago (its address should be in cache by now) and prefetches
+ * its entry in the model's table. Only hints: a block freed or a slot
+ * reused in between costs a wasted load, nothing else. */
+static inline void prefetch_slots(lt__columns_t *c)
+{
+	const lt_model_t *m = c->model;
+	uint64_t s;
+	if (lt_get_uv(&c->slot_ahead, c->col_end[LT_COL_SLOT], &s))
+		return; /* the column ends (or is corrupt: the reader says so) */
+	if (s < LT_MODEL_MAX_LIVE)
+		__builtin_prefetch(&m->slot_addr[s]);
+	c->ahead_ring[(c->ahead_head + c->ahead_n) & 15] = (uint32_t)s;
+	if (++c->ahead_n <= LT__SLOT_AHEAD / 2)
+		return;
+	uint32_t mid = c->ahead_ring[c->ahead_head];
+	c->ahead_head = (c->ahead_head + 1) & 15;
+	c->ahead_n--;
+	if (mid >= LT_MODEL_MAX_LIVE)
+		return;
+	uint64_t addr = m->slot_addr[mid];
+	if (addr)
+		__builtin_prefetch(&m->table[lt_model_hash(addr, m->cap)]);
+}
+
 int lt__columns_begin(lt__columns_t *c, const uint8_t *in, size_t len,
 		      char *err, size_t err_len)
 {
@@ -112,8 +140,13 @@ int lt__columns_begin(lt__columns_t *c, const uint8_t *in, size_t len,
 		c->col_end[k] = p;
 	}
 	c->active = true;
+	c->slot_ahead = c->col[LT_COL_SLOT];
+	c->ahead_n = c->ahead_head = 0;
+	for (int i = 0; i < LT__SLOT_AHEAD; i++)
+		prefetch_slots(c);
 	return 0;
 }
+
 
 const uint8_t *lt__columns_first_record(const lt__columns_t *c, size_t *len)
 {
@@ -167,6 +200,7 @@ int lt__columns_next(lt__columns_t *c, uint64_t *prev, lt__column_op_t *op,
 			if (code == LT_OP_FREE_SLOT) {
 				if (lt_get_uv(&col[LT_COL_SLOT], col_end[LT_COL_SLOT], &slot))
 					FAIL("columnar block: slot column ends early");
+				prefetch_slots(c);
 				addr = lt_model_slot_addr(m, slot);
 				if (!addr && c->lenient) {
 					c->skipped++;

@@ -17,6 +17,14 @@ typedef struct lt__columns_s {
 	lt_model_t *model;
 	const uint8_t *col[LT_COL_COUNT], *col_end[LT_COL_COUNT];
 	bool active; /* a block's ops are being read */
+	/* Frees by slot look their block up in the model's tables, which
+	 * outgrow the caches: a second cursor reads the SLOT column
+	 * LT__SLOT_AHEAD values ahead, to start loading what those frees
+	 * will touch (columns.c, prefetch_slots). */
+	const uint8_t *slot_ahead;
+	uint32_t ahead_ring[16]; /* the slots read ahead, a ring */
+	unsigned ahead_n; /* slots in it */
+	unsigned ahead_head;
 	/* Set when the blocks that built the model are missing (a fork
 	 * child whose parent trace is gone): events the model cannot resolve
 	 * are skipped and counted instead of being corruption. */
