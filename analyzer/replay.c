@@ -380,7 +380,7 @@ static inline int alloc_at(lt__replay_t *r, struct lt__rthread *t, uint64_t addr
 		if (rc)
 			return rc;
 	}
-	lt__live_t b = {.addr = addr, .size = size, .epoch = epoch,
+	lt__live_t b = {.addr = addr, .size = size,
 			.site = (uint32_t)site, .thread = (uint32_t)t->index};
 	int rc = live_insert(r, &b, at);
 	if (rc)

@@ -12,11 +12,10 @@
 #include "merge.h"
 #include "modules.h"
 
-/* One live block. The table is open addressing on addr; 32 bytes a block. */
+/* One live block. The table is open addressing on addr; 24 bytes a block. */
 typedef struct lt__live_s {
 	uint64_t addr;
 	uint64_t size;
-	uint64_t epoch; /* when it was allocated */
 	uint32_t site; /* index in lt__agg_t.sites */
 	uint32_t thread; /* allocating thread (low 32 bits of its index) */
 } lt__live_t;
