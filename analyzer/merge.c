@@ -441,6 +441,43 @@ static char *copy_str(lt__str_t s)
 	return strndup(s.ptr ? s.ptr : "", s.len);
 }
 
+/* Notes a record of thread at epoch (saw()) and opens the slot its event
+ * of type goes in, every payload field zero. Returns the slot, or NULL
+ * with *rc set. */
+static lt__event_t *begin_event(lt__merge_t *m, int type, uint64_t thread, uint64_t epoch,
+				int *rc)
+{
+	*rc = saw(m, thread, epoch);
+	if (*rc)
+		return NULL;
+	lt__event_t *ev = reserve_slot(m->cur, epoch); /* saw() looked it up */
+	if (!ev) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	ev->type = (uint8_t)type;
+	ev->thread = thread;
+	ev->epoch = epoch;
+	ev->str = NULL;
+	ev->stack_id = ev->size = ev->addr = ev->old_addr = 0;
+	ev->after_thread = ev->after_free = 0;
+	return ev;
+}
+
+/* Queues the event begin_event() opened. Returns 0 or -ENOMEM (it is then
+ * not queued). */
+static int end_event(lt__merge_t *m)
+{
+	struct lt__mthread *t = m->cur;
+	t->q[t->tail & (t->cap - 1)].seq = m->seq++;
+	int rc = commit_slot(m, t);
+	if (rc)
+		return rc;
+	if (!t->has_events)
+		starts_gating(m, t);
+	return 0;
+}
+
 /* Reads one record from the decoder. Metadata is handed to the caller
  * (returns 1 with *out filled); events and positioned records are queued
  * (returns 0). Returns 0 at EOF too (setting m->eof), or a negative
@@ -490,19 +527,9 @@ static int read_record(lt__merge_t *m, lt__merged_t *out)
 		out->rec = *r;
 		return 1;
 	}
-	rc = saw(m, r->thread, r->epoch);
-	if (rc)
-		return rc;
-	struct lt__mthread *t = m->cur; /* saw() looked it up */
-	lt__event_t *ev = reserve_slot(t, r->epoch);
+	lt__event_t *ev = begin_event(m, r->type, r->thread, r->epoch, &rc);
 	if (!ev)
-		return -ENOMEM;
-	ev->type = (uint8_t)r->type;
-	ev->thread = r->thread;
-	ev->epoch = r->epoch;
-	ev->str = NULL;
-	ev->stack_id = ev->size = ev->addr = ev->old_addr = 0;
-	ev->after_thread = ev->after_free = 0;
+		return rc;
 	switch (r->type) {
 	case LT_REC_ALLOC:
 	case LT_REC_FREE:
@@ -535,16 +562,10 @@ static int read_record(lt__merge_t *m, lt__merged_t *out)
 	default:
 		break;
 	}
-	ev->seq = m->seq++;
-	rc = commit_slot(m, t);
-	if (rc) {
-		/* The slot is not queued: its string is nobody's. */
-		free(ev->str);
-		return rc;
-	}
-	if (!t->has_events)
-		starts_gating(m, t);
-	return 0;
+	rc = end_event(m);
+	if (rc)
+		free(ev->str); /* the slot is not queued: its string is nobody's */
+	return rc;
 }
 
 /* Queues the plain event p, the decoder's next record (lt__decoder_peek),
@@ -557,30 +578,18 @@ static int queue_plain(lt__merge_t *m, const lt__plain_t *p)
 	m->others_idle = false;
 	m->reads_since_gate++;
 	m->reads++;
-	int rc = saw(m, p->thread, p->epoch);
-	if (rc)
-		return rc;
-	struct lt__mthread *t = m->cur; /* saw() looked it up */
-	lt__event_t *ev = reserve_slot(t, p->epoch);
+	int rc;
+	lt__event_t *ev = begin_event(m, p->type, p->thread, p->epoch, &rc);
 	if (!ev)
-		return -ENOMEM;
-	ev->type = (uint8_t)p->type;
-	ev->thread = p->thread;
-	ev->epoch = p->epoch;
-	ev->str = NULL;
+		return rc;
 	ev->stack_id = p->stack_id;
 	ev->size = p->size;
 	ev->addr = p->addr;
 	ev->old_addr = p->old_addr;
-	ev->after_thread = ev->after_free = 0;
-	ev->seq = m->seq++;
-	rc = commit_slot(m, t);
-	if (rc)
-		return rc;
-	if (!t->has_events)
-		starts_gating(m, t);
-	lt__decoder_skip(m->dec, 1);
-	return 0;
+	rc = end_event(m);
+	if (!rc)
+		lt__decoder_skip(m->dec, 1);
+	return rc;
 }
 
 /* read_record(), straight from the read-ahead's batch when it can. */
