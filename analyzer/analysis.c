@@ -44,11 +44,10 @@ int lt__analysis_run(lt__analysis_t *a,
 		const lt__plain_t *ev;
 		size_t k = lt__merge_plain_run(a->merge, &ev);
 		if (k) {
-			uint64_t frees;
-			rc = lt__replay_plain(a->replay, ev, k, &frees);
+			rc = lt__replay_plain(a->replay, ev, k);
 			if (rc)
 				return rc;
-			lt__merge_plain_done(a->merge, ev, k, frees);
+			lt__merge_plain_done(a->merge, ev, k);
 			n += k;
 		} else {
 			rc = lt__analysis_step(a, &item);

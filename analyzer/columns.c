@@ -147,7 +147,6 @@ int lt__columns_begin(lt__columns_t *c, const uint8_t *in, size_t len,
 	return 0;
 }
 
-
 const uint8_t *lt__columns_first_record(const lt__columns_t *c, size_t *len)
 {
 	if (!c->active || c->col[LT_COL_OPS] == c->col_end[LT_COL_OPS] ||

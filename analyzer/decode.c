@@ -591,6 +591,29 @@ static int column_failed(lt__decoder_t *d, int rc, const char *why)
 		    (unsigned long long)d->block_offset);
 }
 
+/* What decode_record() makes of the canonical ALLOC or FREE that the
+ * columnar op is (an AFTER before it included). */
+static void record_of_op(lt__decoder_t *d, const lt__column_op_t *op, lt__record_t *r)
+{
+	r->type = op->type;
+	r->thread = d->cur_thread;
+	r->epoch = d->cur_epoch;
+	r->u.ev.addr = op->addr;
+	r->u.ev.old_addr = 0;
+	r->u.ev.after_thread = r->u.ev.after_free = 0;
+	if (op->type == LT_REC_ALLOC) {
+		r->u.ev.stack_id = op->stack_id;
+		r->u.ev.size = op->size;
+		if (d->after_free) {
+			r->u.ev.after_thread = d->after_thread;
+			r->u.ev.after_free = d->after_free;
+		}
+	} else {
+		r->u.ev.stack_id = r->u.ev.size = 0;
+	}
+	d->after_free = 0;
+}
+
 /* Reads the next op of the current columnar block. Returns 1 with an
  * ALLOC or FREE in *r; 0 when there is none (a RECORD op, now at d->p for
  * decode_record(), or the block's end); or a negative errno. */
@@ -608,24 +631,7 @@ static int column_record(lt__decoder_t *d, lt__record_t *r)
 		d->end = op.record + op.record_len;
 		return 0;
 	}
-	/* What decode_record() makes of the canonical ALLOC or FREE. */
-	r->type = op.type;
-	r->thread = d->cur_thread;
-	r->epoch = d->cur_epoch;
-	r->u.ev.addr = op.addr;
-	r->u.ev.old_addr = 0;
-	r->u.ev.after_thread = r->u.ev.after_free = 0;
-	if (op.type == LT_REC_ALLOC) {
-		r->u.ev.stack_id = op.stack_id;
-		r->u.ev.size = op.size;
-		if (d->after_free) {
-			r->u.ev.after_thread = d->after_thread;
-			r->u.ev.after_free = d->after_free;
-		}
-	} else {
-		r->u.ev.stack_id = r->u.ev.size = 0;
-	}
-	d->after_free = 0;
+	record_of_op(d, &op, r);
 	return 1;
 }
 
@@ -1138,6 +1144,21 @@ static inline void pack(lt__plain_t *p, const lt__record_t *r)
 	p->epoch = r->epoch;
 }
 
+/* pack() of the record column_record() would make of op, which is an
+ * ALLOC or FREE whose stack id fits, with no AFTER before it. */
+static inline void pack_op(lt__plain_t *p, const lt__column_op_t *op, uint64_t thread,
+			   uint64_t epoch)
+{
+	bool alloc = op->type == LT_REC_ALLOC;
+	p->type = op->type;
+	p->stack_id = alloc ? (uint32_t)op->stack_id : 0;
+	p->size = alloc ? op->size : 0;
+	p->addr = op->addr;
+	p->old_addr = 0;
+	p->thread = thread;
+	p->epoch = epoch;
+}
+
 struct lt__batch {
 	struct lt__batch *next;
 	lt__plain_t recs[LT__BATCH_RECORDS];
@@ -1317,6 +1338,15 @@ static lt__record_t *full_slot(struct lt__batch *b)
 	return &b->full[b->nfull];
 }
 
+/* Producer: hands over r, filled in at full_slot(b), as a full record. */
+static void put_full(struct lt__batch *b, const lt__record_t *r)
+{
+	lt__plain_t *p = &b->recs[b->n++];
+	p->type = -1;
+	p->thread = r->thread;
+	p->size = b->nfull++;
+}
+
 /* Producer: fills b from the inner decoder. warned: bytes of the inner
  * decoder's warnings shipped so far. */
 static void fill_batch(struct lt__ahead *a, struct lt__batch *b, size_t *warned)
@@ -1342,36 +1372,18 @@ static void fill_batch(struct lt__ahead *a, struct lt__batch *b, size_t *warned)
 			}
 			if (rc == 1 && op.type != LT_OP_RECORD &&
 			    (op.type == LT_REC_FREE || op.stack_id <= UINT32_MAX)) {
-				lt__plain_t *p = &b->recs[b->n++];
-				bool alloc = op.type == LT_REC_ALLOC;
-				p->type = op.type;
-				p->stack_id = alloc ? (uint32_t)op.stack_id : 0;
-				p->size = alloc ? op.size : 0;
-				p->addr = op.addr;
-				p->old_addr = 0;
-				p->thread = in->cur_thread;
-				p->epoch = in->cur_epoch;
+				pack_op(&b->recs[b->n++], &op, in->cur_thread, in->cur_epoch);
 				continue;
 			}
 			if (rc == 1 && op.type != LT_OP_RECORD) {
-				/* A stack id too big to pack: as column_record()
-				 * makes the record. */
+				/* A stack id too big to pack. */
 				lt__record_t *r = full_slot(b);
 				if (!r) {
 					b->status = fail(in, -ENOMEM, "out of memory");
 					break;
 				}
-				memset(r, 0, sizeof *r);
-				r->type = op.type;
-				r->thread = in->cur_thread;
-				r->epoch = in->cur_epoch;
-				r->u.ev.stack_id = op.stack_id;
-				r->u.ev.size = op.size;
-				r->u.ev.addr = op.addr;
-				lt__plain_t *p = &b->recs[b->n++];
-				p->type = -1;
-				p->thread = r->thread;
-				p->size = b->nfull++;
+				record_of_op(in, &op, r);
+				put_full(b, r);
 				continue;
 			}
 			if (rc == 1) { /* decode_record() reads it below */
@@ -1391,14 +1403,10 @@ static void fill_batch(struct lt__ahead *a, struct lt__batch *b, size_t *warned)
 			b->status = rc;
 			break;
 		}
-		lt__plain_t *p = &b->recs[b->n++];
-		if (packable(r)) {
-			pack(p, r);
-		} else {
-			p->type = -1;
-			p->thread = r->thread;
-			p->size = b->nfull++;
-		}
+		if (packable(r))
+			pack(&b->recs[b->n++], r);
+		else
+			put_full(b, r);
 		/* Metadata can be big (module maps): ship it rather than
 		 * growing the arena without end. */
 		if (b->arena && b->arena->next)

@@ -441,6 +441,15 @@ static char *copy_str(lt__str_t s)
 	return strndup(s.ptr ? s.ptr : "", s.len);
 }
 
+/* The general path read a record: what lone_next() knew of the records
+ * ahead no longer holds. */
+static void decoder_moved(lt__merge_t *m)
+{
+	m->lone_run = 0;
+	m->lone_stop = false;
+	m->others_idle = false;
+}
+
 /* Notes a record of thread at epoch (saw()) and opens the slot its event
  * of type goes in, every payload field zero. Returns the slot, or NULL
  * with *rc set. */
@@ -486,9 +495,7 @@ static int read_record(lt__merge_t *m, lt__merged_t *out)
 {
 	const lt__record_t *r;
 	int rc = lt__decoder_next_ref(m->dec, &r);
-	m->lone_run = 0;
-	m->lone_stop = false;
-	m->others_idle = false;
+	decoder_moved(m);
 	if (rc < 0)
 		return rc;
 	if (rc == 0) {
@@ -573,9 +580,7 @@ static int read_record(lt__merge_t *m, lt__merged_t *out)
  * or -ENOMEM. */
 static int queue_plain(lt__merge_t *m, const lt__plain_t *p)
 {
-	m->lone_run = 0;
-	m->lone_stop = false;
-	m->others_idle = false;
+	decoder_moved(m);
 	m->reads_since_gate++;
 	m->reads++;
 	int rc;
@@ -898,39 +903,48 @@ static bool next_of_batch(lt__merge_t *m, lt__event_t *ev)
 
 /* ---- a thread alone ------------------------------------------------- */
 
+/* Notes k plain events of t at epoch read from the read-ahead and emitted
+ * at once, frees of them FREEs or REALLOCs: what saw(), commit_slot() and
+ * dequeue() would have counted had they been queued. */
+static void count_plain(lt__merge_t *m, struct lt__mthread *t, uint64_t epoch, size_t k,
+			uint64_t frees)
+{
+	t->frees_enqueued += frees;
+	t->frees_done += frees;
+	m->seq += k;
+	m->reads += k;
+	m->reads_since_gate += k;
+	if (epoch > t->frontier)
+		t->frontier = epoch;
+	t->last_read = m->reads;
+	if (epoch > m->max_seen)
+		m->max_seen = epoch;
+	m->emitted += k;
+	m->lone_run -= k;
+	lt__decoder_skip(m->dec, k);
+}
+
 /* Emits the plain event p (the decoder's next record: ALLOC, FREE or
- * REALLOC) of t, which has
- * nothing queued, doing what read_record() and dequeue() would. */
+ * REALLOC) of t, which has nothing queued. */
 static void emit_plain(lt__merge_t *m, struct lt__mthread *t, const lt__plain_t *p,
 		       lt__event_t *ev)
 {
+	bool free = p->type != LT_REC_ALLOC;
 	ev->type = (uint8_t)p->type;
 	ev->thread = p->thread;
 	ev->epoch = p->epoch;
-	ev->seq = m->seq++;
+	ev->seq = m->seq;
 	ev->stack_id = p->stack_id;
 	ev->size = p->size;
 	ev->addr = p->addr;
 	ev->old_addr = p->old_addr;
 	ev->after_thread = ev->after_free = 0;
 	ev->str = NULL;
-	ev->free_no = 0;
-	if (p->type != LT_REC_ALLOC) {
-		ev->free_no = (uint32_t)++t->frees_enqueued;
-		t->frees_done++;
-	}
+	ev->free_no = free ? (uint32_t)(t->frees_enqueued + 1) : 0;
 	ev->run_index = 0;
 	ev->plan_id = LT__ORDER_NONE;
 	ev->forced = false;
-	/* As saw() notes a record read. */
-	m->reads++;
-	m->reads_since_gate++;
-	if (p->epoch > t->frontier)
-		t->frontier = p->epoch;
-	t->last_read = m->reads;
-	if (p->epoch > m->max_seen)
-		m->max_seen = p->epoch;
-	lt__decoder_skip(m->dec, 1);
+	count_plain(m, t, p->epoch, 1, free);
 }
 
 /* Extends m->lone_run over the n records at p (lt__decoder_peek) when it
@@ -1007,7 +1021,9 @@ static int lone_next(lt__merge_t *m, lt__merged_t *out)
 			dequeue(m, t, &out->ev);
 			out->ev.forced = false;
 			m->last_str = out->ev.str;
-			break;
+			m->emitted++;
+			out->is_event = true;
+			return 1;
 		}
 		if (m->lone_run <= LT__LONE_LOOKAHEAD)
 			return 0;
@@ -1018,8 +1034,8 @@ static int lone_next(lt__merge_t *m, lt__merged_t *out)
 					m->prefetch(m->ctx, p[LT__PREFETCH_AHEAD].old_addr);
 			}
 			emit_plain(m, t, p, &out->ev);
-			m->lone_run--;
-			break;
+			out->is_event = true;
+			return 1;
 		}
 		/* Any other record of the thread: as the general path reads
 		 * it (metadata goes out at once, a positioned record is
@@ -1033,9 +1049,6 @@ static int lone_next(lt__merge_t *m, lt__merged_t *out)
 		m->lone_stop = stop;
 		m->others_idle = idle; /* a record of t's wakes nobody */
 	}
-	m->emitted++;
-	out->is_event = true;
-	return 1;
 }
 
 size_t lt__merge_plain_run(lt__merge_t *m, const lt__plain_t **events)
@@ -1055,26 +1068,13 @@ size_t lt__merge_plain_run(lt__merge_t *m, const lt__plain_t **events)
 	return k;
 }
 
-void lt__merge_plain_done(lt__merge_t *m, const lt__plain_t *events, size_t k,
-			  uint64_t frees)
+void lt__merge_plain_done(lt__merge_t *m, const lt__plain_t *events, size_t k)
 {
-	struct lt__mthread *t = m->cur;
-	/* What emit_plain() does k times: the run has no record other than
-	 * these events, so it is all one epoch. */
-	uint64_t epoch = events[k - 1].epoch;
-	t->frees_enqueued += frees;
-	t->frees_done += frees;
-	m->seq += k;
-	m->reads += k;
-	m->reads_since_gate += k;
-	if (epoch > t->frontier)
-		t->frontier = epoch;
-	t->last_read = m->reads;
-	if (epoch > m->max_seen)
-		m->max_seen = epoch;
-	m->emitted += k;
-	m->lone_run -= k;
-	lt__decoder_skip(m->dec, k);
+	/* The run has no record other than these events: all one epoch. */
+	uint64_t frees = 0;
+	for (size_t i = 0; i < k; i++)
+		frees += events[i].type != LT_REC_ALLOC;
+	count_plain(m, m->cur, events[k - 1].epoch, k, frees);
 }
 
 int lt__merge_next(lt__merge_t *m, lt__merged_t *out)

@@ -88,11 +88,10 @@ int lt__merge_next(lt__merge_t *m, lt__merged_t *out);
  * when the next k > 0 items would all be that thread's plain ALLOC, FREE
  * and REALLOC events (lt__plain_t), sets *events to them and returns k,
  * else 0. The caller applies them as lt__merge_next() would have yielded
- * them, in order, then calls lt__merge_plain_done() with the same events,
- * k and how many of them are FREEs or REALLOCs. Nothing else may be called between. */
+ * them, in order, then calls lt__merge_plain_done() with the same events
+ * and k. Nothing else may be called between. */
 size_t lt__merge_plain_run(lt__merge_t *m, const lt__plain_t **events);
-void lt__merge_plain_done(lt__merge_t *m, const lt__plain_t *events, size_t k,
-			  uint64_t frees);
+void lt__merge_plain_done(lt__merge_t *m, const lt__plain_t *events, size_t k);
 
 void lt__merge_stats(const lt__merge_t *m, lt__merge_stats_t *stats);
 void lt__merge_free(lt__merge_t *m);

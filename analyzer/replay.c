@@ -181,11 +181,15 @@ static void live_remove(lt__replay_t *r, lt__live_t *b)
 	r->used--;
 }
 
-void lt__replay_prefetch(void *replay, uint64_t addr)
+static inline void prefetch_slot(const lt__replay_t *r, uint64_t addr)
 {
-	const lt__replay_t *r = replay;
 	if (r->mask + 1 >= LT__PREFETCH_MIN_SLOTS)
 		__builtin_prefetch(&r->slots[home_slot(addr, r->shift)], 1);
+}
+
+void lt__replay_prefetch(void *replay, uint64_t addr)
+{
+	prefetch_slot(replay, addr);
 }
 
 const lt__live_t *lt__replay_find(const lt__replay_t *r, uint64_t addr)
@@ -400,9 +404,22 @@ static inline int alloc_at(lt__replay_t *r, struct lt__rthread *t, uint64_t addr
 	return 0;
 }
 
-static int alloc_block(lt__replay_t *r, struct lt__rthread *t, const lt__event_t *ev)
+/* An ALLOC, FREE or REALLOC of thread t (type, and the fields of
+ * lt__event_t and lt__plain_t that type uses). */
+static inline int alloc_event(lt__replay_t *r, struct lt__rthread *t, int type, uint64_t addr,
+			      uint64_t old_addr, uint64_t size, uint64_t stack_id,
+			      uint64_t epoch)
 {
-	return alloc_at(r, t, ev->addr, ev->size, ev->stack_id, ev->epoch);
+	if (type == LT_REC_FREE)
+		return free_block(r, t, addr, false);
+	if (type == LT_REC_REALLOC) {
+		/* One free of the old block plus one allocation (memcheck's
+		 * count); realloc in place frees and reallocates the address. */
+		int rc = free_block(r, t, old_addr, true);
+		if (rc)
+			return rc;
+	}
+	return alloc_at(r, t, addr, size, stack_id, epoch);
 }
 
 static int add_child(lt__replay_t *r, const lt__event_t *ev)
@@ -445,15 +462,10 @@ static int apply_event(lt__replay_t *r, const lt__event_t *ev)
 		r->totals.forced++;
 	switch (ev->type) {
 	case LT_REC_ALLOC:
-		return alloc_block(r, t, ev);
 	case LT_REC_FREE:
-		return free_block(r, t, ev->addr, false);
-	case LT_REC_REALLOC: {
-		/* One free of the old block plus one allocation (memcheck's
-		 * count); realloc in place frees and reallocates the address. */
-		int rc = free_block(r, t, ev->old_addr, true);
-		return rc ? rc : alloc_block(r, t, ev);
-	}
+	case LT_REC_REALLOC:
+		return alloc_event(r, t, ev->type, ev->addr, ev->old_addr, ev->size, ev->stack_id,
+				   ev->epoch);
 	case LT_REC_MARKER:
 		r->totals.markers++;
 		return 0;
@@ -467,7 +479,7 @@ static int apply_event(lt__replay_t *r, const lt__event_t *ev)
 	}
 }
 
-int lt__replay_plain(lt__replay_t *r, const lt__plain_t *ev, size_t n, uint64_t *frees)
+int lt__replay_plain(lt__replay_t *r, const lt__plain_t *ev, size_t n)
 {
 	/* One thread and one epoch (lt__merge_plain_run): as apply_event()
 	 * would do for each, once. */
@@ -476,35 +488,18 @@ int lt__replay_plain(lt__replay_t *r, const lt__plain_t *ev, size_t n, uint64_t 
 		return -ENOMEM;
 	if (ev[0].epoch > r->totals.last_epoch)
 		r->totals.last_epoch = ev[0].epoch;
-	uint64_t nfree = 0;
-	bool prefetch = r->slots && r->mask + 1 >= LT__PREFETCH_MIN_SLOTS;
 	for (size_t i = 0; i < n; i++) {
-		if (prefetch) { /* the records after the run exist (the lookahead) */
+		if (r->slots) { /* the records after the run exist (the lookahead) */
 			const lt__plain_t *soon = &ev[i + LT__PLAIN_PREFETCH];
-			__builtin_prefetch(&r->slots[home_slot(soon->addr, r->shift)], 1);
+			prefetch_slot(r, soon->addr);
 			if (soon->type == LT_REC_REALLOC)
-				__builtin_prefetch(&r->slots[home_slot(soon->old_addr, r->shift)], 1);
+				prefetch_slot(r, soon->old_addr);
 		}
-		int rc;
-		if (ev[i].type == LT_REC_FREE) {
-			nfree++;
-			rc = free_block(r, t, ev[i].addr, false);
-		} else if (ev[i].type == LT_REC_ALLOC) {
-			rc = alloc_at(r, t, ev[i].addr, ev[i].size, ev[i].stack_id, ev[i].epoch);
-		} else {
-			/* As apply_event() replays a REALLOC. */
-			nfree++;
-			rc = free_block(r, t, ev[i].old_addr, true);
-			if (!rc)
-				rc = alloc_at(r, t, ev[i].addr, ev[i].size, ev[i].stack_id,
-					      ev[i].epoch);
-		}
-		if (rc) {
-			*frees = nfree;
+		int rc = alloc_event(r, t, ev[i].type, ev[i].addr, ev[i].old_addr, ev[i].size,
+				     ev[i].stack_id, ev[i].epoch);
+		if (rc)
 			return rc;
-		}
 	}
-	*frees = nfree;
 	return 0;
 }
 

@@ -66,9 +66,9 @@ int lt__replay_new(lt__replay_t **out);
 int lt__replay_apply(lt__replay_t *r, const lt__merged_t *item);
 
 /* Applies n plain events (lt__merge_plain_run: one thread's, all of one
- * epoch; the 16 records after them must be readable too) and sets
- * *frees to how many FREEs and REALLOCs it applied. Returns 0 or -ENOMEM. */
-int lt__replay_plain(lt__replay_t *r, const lt__plain_t *ev, size_t n, uint64_t *frees);
+ * epoch; the 16 records after them must be readable too). Returns 0 or
+ * -ENOMEM. */
+int lt__replay_plain(lt__replay_t *r, const lt__plain_t *ev, size_t n);
 
 /* The lt__is_live_fn for lt__merge_new(), ctx being the replay. */
 bool lt__replay_is_live(void *replay, uint64_t addr);

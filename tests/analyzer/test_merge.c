@@ -600,3 +600,34 @@ Test(merge, separate_threads_interleave_by_place)
 	lt__analysis_close(&a);
 	tb_free(tb);
 }
+
+/* A lone thread's frees and reallocs are counted as AFTER records number
+ * them even when they go straight from the read-ahead: another thread's
+ * allocation that names the lone thread's last free waits for exactly
+ * that free, nothing is forced. */
+Test(merge, lone_thread_fast_path_numbers_frees_for_after)
+{
+	tb_t *tb = tb_new();
+	tb_at(tb, 1, 5);
+	uint64_t last = 0;
+	for (uint64_t i = 0; i < 3000; i++) {
+		uint64_t a = 0x100000 + 64 * i, b = 0x900000 + 64 * i;
+		tb_alloc(tb, 1, 24, a);
+		tb_realloc(tb, 1, 48, b, a);
+		tb_free_ev(tb, b);
+		last = b;
+	}
+	tb_at(tb, 2, 6); /* an epoch later: no plan, the causal rule decides */
+	tb_after(tb, 1, 2 * 3000); /* the realloc and the free of each round */
+	tb_alloc(tb, 2, 32, last);
+	tb_flush(tb, LT_CODEC_ZSTD);
+	lt__analysis_t a;
+	run_tb(tb, &a, 0, 0);
+	assert_clean(&a, 6001, 6000);
+	cr_assert_eq(totals(&a)->forced, 0);
+	const lt__live_t *b = lt__replay_find(a.replay, last);
+	cr_assert_not_null(b);
+	cr_assert_eq(b->size, 32, "thread 2's block is the one left");
+	lt__analysis_close(&a);
+	tb_free(tb);
+}
