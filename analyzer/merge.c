@@ -24,6 +24,7 @@
 #define LT__MAX_STALLS 4 /* stalls in one epoch before the rest of it goes unplanned */
 #define LT__BATCH_MAX (1u << 20) /* events of one thread in one plan (an epoch is less) */
 #define LT__GATE_EVERY 64 /* records read between recomputations of the gate */
+#define LT__CHECK_BACKOFF_MAX 64 /* epochs planned without a check after failed ones */
 #define LT__PREFETCH_AHEAD 16 /* queued events between a prefetch and its use:
 			       * about a memory latency of replay work */
 
@@ -112,6 +113,9 @@ struct lt__merge_s {
 	uint64_t emitted, plan_after; /* events out; no new plan before plan_after */
 	uint64_t plan_epoch; /* nor for an epoch before this (one that stalled) */
 	uint64_t stalls; /* of plans for batch_epoch */
+	/* Epochs to plan before the next separation check, and how many to
+	 * skip after the next failure (doubling). */
+	uint32_t check_skip, check_backoff;
 	/* Where each planned event sits: no event is queued while a batch
 	 * runs, so these stay valid until it ends. */
 	lt__event_t **plan_slot;
@@ -734,6 +738,38 @@ static bool is_event(int type)
 	return type == LT_REC_ALLOC || type == LT_REC_FREE || type == LT_REC_REALLOC;
 }
 
+/* Whether every queued event of epoch e, from every thread, passes the
+ * order's separation check (order.h): then the epoch is separate without
+ * a plan. Sets batch_left as start_batch() counts it. */
+static bool batch_checks_separate(lt__merge_t *m, uint64_t e)
+{
+	if (lt__order_check_start(m->order))
+		return false;
+	uint64_t left = 0;
+	for (size_t h = 0; h < m->nheap; h++) {
+		struct lt__mthread *t = m->heap[h];
+		uint64_t k = 0;
+		for (uint64_t i = t->head; i != t->tail && k < LT__BATCH_MAX; i++) {
+			const lt__event_t *ev = &t->q[i & (t->cap - 1)];
+			if (ev->type == LT__EV_TAKEN)
+				continue;
+			if (ev->epoch != e)
+				break;
+			/* The check asks is_live about addresses it has not
+			 * seen: start loading them early. */
+			if (m->prefetch && t->tail - i > LT__PREFETCH_AHEAD)
+				m->prefetch(m->ctx,
+					    t->q[(i + LT__PREFETCH_AHEAD) & (t->cap - 1)].addr);
+			if (!lt__order_check(m->order, (uint32_t)h, ev, m->is_live, m->ctx))
+				return false;
+			k++;
+			left++;
+		}
+	}
+	m->batch_left = left;
+	return true;
+}
+
 /* Plans the oldest epoch among the heads: every queued event of it, from
  * every thread. Returns 0 or -ENOMEM. */
 static void start_batch(lt__merge_t *m)
@@ -741,8 +777,26 @@ static void start_batch(lt__merge_t *m)
 	uint64_t e = front(m->heap[0])->epoch;
 	if (e != m->batch_epoch)
 		m->stalls = 0;
-	lt__order_reset(m->order);
 	m->batch_epoch = e;
+	/* Most epochs of threads that keep to their own blocks check as
+	 * separate, and a plan would say only that. Where the check keeps
+	 * failing (threads freeing each other's blocks), it is tried less
+	 * often: a failed check is pure cost. */
+	if (m->check_skip > 0) {
+		m->check_skip--;
+	} else if (batch_checks_separate(m, e)) {
+		m->check_backoff = 0;
+		m->stats.checked_separate++;
+		m->batch_separate = true;
+		m->batch_active = m->batch_left > 0;
+		return;
+	} else {
+		m->check_backoff = m->check_backoff ? m->check_backoff * 2 : 1;
+		if (m->check_backoff > LT__CHECK_BACKOFF_MAX)
+			m->check_backoff = LT__CHECK_BACKOFF_MAX;
+		m->check_skip = m->check_backoff;
+	}
+	lt__order_reset(m->order);
 	m->batch_left = 0;
 	bool all_planned = true;
 	for (size_t h = 0; h < m->nheap; h++) {

@@ -62,6 +62,7 @@ typedef struct lt__merge_stats_s {
 	uint64_t forced; /* events emitted while blocked */
 	uint64_t taken_ahead; /* events emitted before others of their thread */
 	uint64_t unplanned; /* addresses no per-address order could explain */
+	uint64_t checked_separate; /* epochs emitted by a check, without a plan */
 	uint64_t max_buffered; /* most events held at once */
 	uint64_t threads; /* distinct thread indexes seen */
 } lt__merge_stats_t;

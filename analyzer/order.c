@@ -15,6 +15,8 @@
 #define LT__ORDER_MAX_STATES 20000 /* search states per address before giving up */
 #define LT__ORDER_AFTER_SCAN 4096 /* AFTER constraints resolved in groups this small */
 #define LT__ORDER_PREFETCH_AHEAD 16 /* parts between a prefetch and its lookup */
+#define LT__CHECK_MIN_CAP (1u << 12) /* addresses table of the separation check */
+#define LT__CHECK_MAX_CAP (1u << 18) /* bigger epochs are planned, not checked */
 
 enum { PART_FREE = 0, PART_ALLOC = 1, PART_BOTH = 2 };
 
@@ -43,6 +45,15 @@ struct group {
 	uint32_t first, n; /* range in o->sorted */
 	uint32_t next; /* rank whose turn it is */
 	bool solved;
+};
+
+/* An address the separation check has seen in the current epoch: valid
+ * when stamp is the check's; who is its thread slot << 1 | its liveness
+ * after the thread's parts so far. */
+struct check_entry {
+	uint64_t addr;
+	uint32_t stamp;
+	uint32_t who;
 };
 
 struct sort_key {
@@ -74,6 +85,11 @@ struct lt__order_s {
 	lt__order_prefetch_fn prefetch; /* NULL: none */
 	uint8_t *placed; /* greedy()'s: which parts of the group went */
 	uint32_t placed_cap;
+	/* The separation check (lt__order_check): an open-addressing table
+	 * of the epoch's addresses, emptied by moving to a new stamp. */
+	struct check_entry *check;
+	uint32_t check_cap, check_used, check_stamp;
+	uint32_t check_want; /* capacity for the next check (grown on overflow) */
 };
 
 static int grow(void **v, uint32_t *cap, uint32_t need, size_t size)
@@ -116,6 +132,7 @@ void lt__order_free(lt__order_t *o)
 	free(o->choice);
 	free(o->seen);
 	free(o->placed);
+	free(o->check);
 	free(o->keys);
 	free(o->keys_tmp);
 	free(o);
@@ -540,6 +557,94 @@ uint64_t lt__order_solve(lt__order_t *o, lt__order_live_fn is_live, void *ctx)
 		i = j;
 	}
 	return failed;
+}
+
+/* ---- separation check ---------------------------------------------- */
+
+int lt__order_check_start(lt__order_t *o)
+{
+	if (!o->check_want)
+		o->check_want = LT__CHECK_MIN_CAP;
+	if (o->check_cap < o->check_want) {
+		struct check_entry *t = calloc(o->check_want, sizeof *t);
+		if (!t)
+			return -ENOMEM;
+		free(o->check);
+		o->check = t;
+		o->check_cap = o->check_want;
+		o->check_stamp = 0;
+	}
+	if (++o->check_stamp == 0) { /* wrapped: old stamps would match */
+		memset(o->check, 0, (size_t)o->check_cap * sizeof *o->check);
+		o->check_stamp = 1;
+	}
+	o->check_used = 0;
+	return 0;
+}
+
+/* One part of thread slot `thread` at addr (kind as for a plan). False
+ * when the address is another thread's this epoch, when the thread's own
+ * order cannot be replayed from the replay's state (solve_group's rules
+ * for a group of one thread), or when the table is full. */
+static bool check_part(lt__order_t *o, uint32_t thread, uint64_t addr, uint8_t kind,
+		       lt__order_live_fn is_live, void *ctx)
+{
+	uint32_t mask = o->check_cap - 1;
+	/* Fibonacci hashing: the top bits of the product, spread well enough
+	 * for one epoch's heap addresses. */
+	uint32_t i = (uint32_t)((addr * 0x9e3779b97f4a7c15ull) >> 40) & mask;
+	struct check_entry *e;
+	for (;; i = (i + 1) & mask) {
+		e = &o->check[i];
+		if (e->stamp != o->check_stamp)
+			break;
+		if (e->addr == addr) {
+			if (e->who >> 1 != thread)
+				return false; /* two threads: it needs a plan */
+			bool live = e->who & 1;
+			if (!step(&(struct part){.kind = kind}, &live))
+				return false; /* the thread's own order is refused */
+			e->who = thread << 1 | live;
+			return true;
+		}
+	}
+	if (++o->check_used > o->check_cap / 2) {
+		if (o->check_want < LT__CHECK_MAX_CAP)
+			o->check_want = o->check_cap * 2;
+		return false;
+	}
+	/* First part of addr this epoch: lt__order_solve() would start its
+	 * group from the replay's state, and a live block whose group starts
+	 * by allocating is solved from "not live" instead. */
+	bool live = is_live(ctx, addr);
+	if (live && kind == PART_ALLOC)
+		live = false;
+	if (!step(&(struct part){.kind = kind}, &live))
+		return false;
+	e->addr = addr;
+	e->stamp = o->check_stamp;
+	e->who = thread << 1 | live;
+	return true;
+}
+
+bool lt__order_check(lt__order_t *o, uint32_t thread, const lt__event_t *ev,
+		     lt__order_live_fn is_live, void *ctx)
+{
+	if (thread > UINT32_MAX >> 1)
+		return false;
+	switch (ev->type) {
+	case LT_REC_ALLOC:
+		return check_part(o, thread, ev->addr, PART_ALLOC, is_live, ctx);
+	case LT_REC_FREE:
+		return check_part(o, thread, ev->addr, PART_FREE, is_live, ctx);
+	case LT_REC_REALLOC:
+		if (ev->addr == ev->old_addr)
+			return check_part(o, thread, ev->addr, PART_BOTH, is_live, ctx);
+		return check_part(o, thread, ev->old_addr, PART_FREE, is_live, ctx) &&
+		       check_part(o, thread, ev->addr, PART_ALLOC, is_live, ctx);
+	default:
+		return true; /* positioned records have no address */
+	}
 }
 
 void lt__order_set_prefetch(lt__order_t *o, lt__order_prefetch_fn prefetch)

@@ -58,6 +58,19 @@ uint64_t lt__order_solve(lt__order_t *o, lt__order_live_fn is_live, void *ctx);
  * of the threads keeps it (the solve's result must have been 0). */
 bool lt__order_separate(const lt__order_t *o);
 
+/* The separation check: a cheap way to tell, without planning, that an
+ * epoch would be planned as separate. lt__order_check_start() begins one
+ * epoch (0 or -ENOMEM), then every event of the epoch goes through
+ * lt__order_check() in each thread's order, with the replay's state before
+ * the epoch. When every call returns true, lt__order_solve() on the same
+ * events would return 0 and lt__order_separate() true: each thread's order
+ * is the plan. A false says only "plan it": the address may be two
+ * threads', refused, or the check out of room. Independent of the plan:
+ * neither disturbs the other. */
+int lt__order_check_start(lt__order_t *o);
+bool lt__order_check(lt__order_t *o, uint32_t thread, const lt__event_t *ev,
+		     lt__order_live_fn is_live, void *ctx);
+
 /* 1 when the event may go now (each address it touches is at its turn),
  * 0 when it must wait, -1 when it has no plan (the caller's causal rule
  * decides). */
