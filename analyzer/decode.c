@@ -1455,6 +1455,50 @@ static void *producer(void *arg)
 	return NULL;
 }
 
+/* Consumer: hands the read-through current batch (if any) back to the
+ * producer and makes the next one current, waiting for it when wait is
+ * set. False when !wait and the producer has not handed one over yet. */
+static bool next_batch(lt__decoder_t *d, bool wait)
+{
+	struct lt__ahead *a = d->ahead;
+	struct lt__batch *b = a->cur;
+	pthread_mutex_lock(&a->lock);
+	if (!wait && !a->full) {
+		pthread_mutex_unlock(&a->lock);
+		return false;
+	}
+	if (b) { /* read through: back to the producer */
+		b->next = a->spare;
+		a->spare = b;
+		a->cur = NULL;
+		pthread_cond_broadcast(&a->cond);
+	}
+	while (!a->full)
+		pthread_cond_wait(&a->cond, &a->lock);
+	b = a->full;
+	a->full = b->next;
+	if (!a->full)
+		a->full_tail = NULL;
+	b->next = NULL; /* ours alone now */
+	pthread_mutex_unlock(&a->lock);
+
+	a->cur = b;
+	a->pos = 0;
+	d->consumed = b->consumed;
+	d->columns.skipped = b->skipped;
+	if (b->nwarnings)
+		append_warnings(d, b->warnings, b->nwarnings);
+	if (b->status != 1) {
+		/* The producer returns right after handing this batch over. */
+		pthread_join(a->thread, NULL);
+		a->joined = true;
+		d->truncated = b->truncated;
+		d->trunc_offset = b->trunc_offset;
+		memcpy(d->errbuf, b->errbuf, sizeof d->errbuf);
+	}
+	return true;
+}
+
 /* Consumer: the next record, from the current batch or the next one. */
 static int ahead_next(lt__decoder_t *d, const lt__record_t **rec)
 {
@@ -1491,47 +1535,42 @@ static int ahead_next(lt__decoder_t *d, const lt__record_t **rec)
 			d->state = b->status < 0 ? LT__ST_ERROR : LT__ST_END;
 			continue;
 		}
-		pthread_mutex_lock(&a->lock);
-		if (b) { /* read through: back to the producer */
-			b->next = a->spare;
-			a->spare = b;
-			a->cur = NULL;
-			pthread_cond_broadcast(&a->cond);
-		}
-		while (!a->full)
-			pthread_cond_wait(&a->cond, &a->lock);
-		b = a->full;
-		a->full = b->next;
-		if (!a->full)
-			a->full_tail = NULL;
-		b->next = NULL; /* ours alone now */
-		pthread_mutex_unlock(&a->lock);
-
-		a->cur = b;
-		a->pos = 0;
-		d->consumed = b->consumed;
-		d->columns.skipped = b->skipped;
-		if (b->nwarnings)
-			append_warnings(d, b->warnings, b->nwarnings);
-		if (b->status != 1) {
-			/* The producer returns right after handing this
-			 * batch over. */
-			pthread_join(a->thread, NULL);
-			a->joined = true;
-			d->truncated = b->truncated;
-			d->trunc_offset = b->trunc_offset;
-			memcpy(d->errbuf, b->errbuf, sizeof d->errbuf);
-		}
+		next_batch(d, true);
 	}
 }
 
 size_t lt__decoder_peek(lt__decoder_t *d, const lt__plain_t **recs)
 {
 	struct lt__ahead *a = d->ahead;
-	if (!a || !a->cur || a->pos >= a->cur->n || d->state != LT__ST_OK)
+	if (!a || !a->cur || d->state != LT__ST_OK)
 		return 0;
+	/* A batch read through is followed by the next one (reading would
+	 * wait for it too): the position does not move. */
+	if (a->pos >= a->cur->n) {
+		if (a->cur->status != 1)
+			return 0;
+		next_batch(d, true);
+	}
 	*recs = &a->cur->recs[a->pos];
 	return a->cur->n - a->pos;
+}
+
+size_t lt__decoder_peek_next(lt__decoder_t *d, const lt__plain_t **recs)
+{
+	struct lt__ahead *a = d->ahead;
+	if (!a || !a->cur || a->cur->status != 1 || d->state != LT__ST_OK)
+		return 0;
+	/* The producer never touches a batch it has handed over, and the
+	 * lock orders its writes to the batch before this read. It always
+	 * has a batch to fill (the consumer holds only the current one), so
+	 * waiting ends. */
+	pthread_mutex_lock(&a->lock);
+	while (!a->full)
+		pthread_cond_wait(&a->cond, &a->lock);
+	const struct lt__batch *b = a->full;
+	pthread_mutex_unlock(&a->lock);
+	*recs = b->recs;
+	return b->n;
 }
 
 void lt__decoder_skip(lt__decoder_t *d, size_t n)

@@ -147,13 +147,20 @@ int lt__decoder_next(lt__decoder_t *d, lt__record_t *rec);
  * record, valid (with everything it points to) until the next call. */
 int lt__decoder_next_ref(lt__decoder_t *d, const lt__record_t **rec);
 
-/* The records the read-ahead has decoded and not yet handed out, from
- * the next one on, without waiting for more: sets *recs and returns how
- * many there are (0 without read-ahead, or when its current batch is used
- * up). They stay valid until the next call that reads or skips. Records
- * with type -1 must be read with lt__decoder_next(); the others may be
- * taken in place and passed with lt__decoder_skip(). */
+/* The records of the read-ahead's current batch not yet handed out, from
+ * the next one on: sets *recs and returns how many there are (0 without
+ * read-ahead or at the end; a batch used up is followed by the next one,
+ * waiting for it as reading would). They stay valid until the next call
+ * that reads, skips or peeks. Records with type -1 must be read with
+ * lt__decoder_next(); the others may be taken in place and passed with
+ * lt__decoder_skip(). */
 size_t lt__decoder_peek(lt__decoder_t *d, const lt__plain_t **recs);
+
+/* The records of the read-ahead batch after the one lt__decoder_peek()
+ * shows, waiting for it to be decoded; 0 when there is none (the trace
+ * ends, or no read-ahead). A look further ahead, valid until the next call
+ * that reads, skips or peeks: they follow the last record peek showed. */
+size_t lt__decoder_peek_next(lt__decoder_t *d, const lt__plain_t **recs);
 
 /* Passes the next n records, which lt__decoder_peek() showed and which all
  * have type >= 0. */

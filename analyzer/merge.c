@@ -1014,11 +1014,28 @@ static void lone_scan(lt__merge_t *m, const struct lt__mthread *t, const lt__pla
 	}
 	if (m->lone_run > LT__LONE_LOOKAHEAD || m->lone_stop)
 		return;
-	size_t i = m->lone_run, stop = i + LT__LONE_SCAN < n ? i + LT__LONE_SCAN : n;
-	while (i < stop && p[i].thread == t->index)
-		i++;
-	m->lone_run = i;
-	m->lone_stop = i < stop;
+	size_t i = m->lone_run;
+	if (i < n) {
+		size_t stop = i + LT__LONE_SCAN < n ? i + LT__LONE_SCAN : n;
+		while (i < stop && p[i].thread == t->index)
+			i++;
+		m->lone_run = i;
+		m->lone_stop = i < stop;
+		if (i < n || i > LT__LONE_LOOKAHEAD)
+			return;
+	}
+	/* The batch ends within the lookahead: the next one, if decoded
+	 * already, says whether the records after it are t's too. Without
+	 * this, the last LT__LONE_LOOKAHEAD records of every batch would
+	 * go through the queue. */
+	const lt__plain_t *q;
+	size_t nq = lt__decoder_peek_next(m->dec, &q);
+	size_t j = i - n, need = LT__LONE_LOOKAHEAD + 1 - n;
+	size_t stop = nq < need ? nq : need;
+	while (j < stop && q[j].thread == t->index)
+		j++;
+	m->lone_run = n + j;
+	m->lone_stop = j < stop;
 }
 
 /* The thread running alone when lone_next() may emit its events straight
@@ -1079,10 +1096,10 @@ static int lone_next(lt__merge_t *m, lt__merged_t *out)
 			out->is_event = true;
 			return 1;
 		}
-		if (m->lone_run <= LT__LONE_LOOKAHEAD)
+		if (m->lone_run <= LT__LONE_LOOKAHEAD || n == 0)
 			return 0;
 		if (p->type >= 0) {
-			if (m->prefetch) {
+			if (m->prefetch && n > LT__PREFETCH_AHEAD) {
 				m->prefetch(m->ctx, p[LT__PREFETCH_AHEAD].addr);
 				if (p[LT__PREFETCH_AHEAD].type == LT_REC_REALLOC)
 					m->prefetch(m->ctx, p[LT__PREFETCH_AHEAD].old_addr);
@@ -1115,7 +1132,10 @@ size_t lt__merge_plain_run(lt__merge_t *m, const lt__plain_t **events)
 	lone_scan(m, t, p, n);
 	if (m->lone_run <= LT__LONE_LOOKAHEAD)
 		return 0;
+	/* The run ends LT__PLAIN_AFTER records before the batch does. */
 	size_t k = 0, max = m->lone_run - LT__LONE_LOOKAHEAD;
+	if (max + LT__PLAIN_AFTER > n)
+		max = n > LT__PLAIN_AFTER ? n - LT__PLAIN_AFTER : 0;
 	while (k < max && p[k].type >= 0)
 		k++;
 	*events = p;

@@ -90,7 +90,9 @@ int lt__merge_next(lt__merge_t *m, lt__merged_t *out);
  * and REALLOC events (lt__plain_t), sets *events to them and returns k,
  * else 0. The caller applies them as lt__merge_next() would have yielded
  * them, in order, then calls lt__merge_plain_done() with the same events
- * and k. Nothing else may be called between. */
+ * and k. Nothing else may be called between. The LT__PLAIN_AFTER records
+ * after the run are readable too (for prefetching; they may be anything). */
+#define LT__PLAIN_AFTER 16
 size_t lt__merge_plain_run(lt__merge_t *m, const lt__plain_t **events);
 void lt__merge_plain_done(lt__merge_t *m, const lt__plain_t *events, size_t k);
 

@@ -12,7 +12,6 @@
 
 #define LT__TIME_RING 256 /* recent TIME records kept for epoch -> ns */
 #define LT__PREFETCH_MIN_SLOTS (1u << 11) /* 64 KiB: smaller tables stay in L1 */
-#define LT__PLAIN_PREFETCH 16 /* events between a prefetch and its use */
 #define LT__SMALL_THREADS 256 /* thread indexes found without hashing */
 
 /* Per-thread state for heaptrack's "temporary allocation": the address the
@@ -489,8 +488,8 @@ int lt__replay_plain(lt__replay_t *r, const lt__plain_t *ev, size_t n)
 	if (ev[0].epoch > r->totals.last_epoch)
 		r->totals.last_epoch = ev[0].epoch;
 	for (size_t i = 0; i < n; i++) {
-		if (r->slots) { /* the records after the run exist (the lookahead) */
-			const lt__plain_t *soon = &ev[i + LT__PLAIN_PREFETCH];
+		if (r->slots) { /* LT__PLAIN_AFTER records follow the run */
+			const lt__plain_t *soon = &ev[i + LT__PLAIN_AFTER];
 			prefetch_slot(r, soon->addr);
 			if (soon->type == LT_REC_REALLOC)
 				prefetch_slot(r, soon->old_addr);

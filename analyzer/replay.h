@@ -66,8 +66,8 @@ int lt__replay_new(lt__replay_t **out);
 int lt__replay_apply(lt__replay_t *r, const lt__merged_t *item);
 
 /* Applies n plain events (lt__merge_plain_run: one thread's, all of one
- * epoch; the 16 records after them must be readable too). Returns 0 or
- * -ENOMEM. */
+ * epoch; the LT__PLAIN_AFTER records after them must be readable too).
+ * Returns 0 or -ENOMEM. */
 int lt__replay_plain(lt__replay_t *r, const lt__plain_t *ev, size_t n);
 
 /* The lt__is_live_fn for lt__merge_new(), ctx being the replay. */

@@ -520,12 +520,13 @@ static tb_t *mostly_lone_trace(void)
 	return tb;
 }
 
-/* The report's run (read-ahead, a lone thread's events straight from its
- * batches) replays exactly what the general path does item by item on a
- * decoder without read-ahead. */
-Test(merge, lone_thread_fast_path_replays_the_same)
+/* Replays tb twice, as the report does (read-ahead, a lone thread's
+ * events straight from its batches) and item by item on a decoder without
+ * read-ahead, and checks that both give the same totals and per-site
+ * counters, clean (nothing forced, overlapping or unmatched), with allocs
+ * allocations from threads threads. */
+static void fast_equals_slow(const tb_t *tb, uint64_t allocs, size_t threads)
 {
-	tb_t *tb = mostly_lone_trace();
 	lt__analysis_t fast;
 	run_tb(tb, &fast, 0, 0);
 
@@ -541,8 +542,11 @@ Test(merge, lone_thread_fast_path_replays_the_same)
 	cr_assert_eq(rc, 0);
 
 	const lt__totals_t *f = totals(&fast), *s = totals(&slow);
-	cr_assert_eq(f->allocations, 100050);
-	cr_assert_eq(f->unmatched_frees + f->overlapping_allocs + f->forced, 0);
+	cr_assert_eq(f->allocations, allocs);
+	cr_assert_eq(f->unmatched_frees + f->overlapping_allocs + f->forced, 0,
+		     "fast: %lu unmatched, %lu overlapping, %lu forced",
+		     (unsigned long)f->unmatched_frees, (unsigned long)f->overlapping_allocs,
+		     (unsigned long)f->forced);
 	cr_assert_eq(memcmp(f, s, sizeof *f), 0,
 		     "fast: %lu allocs, peak %lu at %lu; slow: %lu allocs, peak %lu at %lu",
 		     (unsigned long)f->allocations, (unsigned long)f->peak_bytes,
@@ -551,7 +555,7 @@ Test(merge, lone_thread_fast_path_replays_the_same)
 	uint64_t fns = 0, sns = 0;
 	cr_assert_eq(lt__replay_peak_ns(fast.replay, &fns), lt__replay_peak_ns(slow.replay, &sns));
 	cr_assert_eq(fns, sns);
-	cr_assert_eq(lt__replay_threads(fast.replay), 2);
+	cr_assert_eq(lt__replay_threads(fast.replay), threads);
 	/* The per-site counters, peak included, agree too. */
 	lt__agg_t *fa = lt__replay_agg(fast.replay), *sa = lt__replay_agg(slow.replay);
 	cr_assert_eq(fa->nsites, sa->nsites);
@@ -567,6 +571,58 @@ Test(merge, lone_thread_fast_path_replays_the_same)
 	}
 	lt__analysis_close(&fast);
 	lt__analysis_close(&slow);
+}
+
+/* The report's run replays a mostly lone trace exactly as the general
+ * path does. */
+Test(merge, lone_thread_fast_path_replays_the_same)
+{
+	tb_t *tb = mostly_lone_trace();
+	fast_equals_slow(tb, 100050, 2);
+	tb_free(tb);
+}
+
+/* The lone path looks into the next read-ahead batch when the current one
+ * ends within its lookahead. A second thread, idle in between, shows up
+ * every 1999 iterations (somewhere in the first records of some batches)
+ * with an older epoch, freeing a block the lone thread allocated long
+ * ago and reallocates in the records just before: the free must go
+ * first, so the lone thread's records before it must not have gone out
+ * straight from the batch. */
+Test(merge, lone_thread_fast_path_stops_before_a_late_thread_in_the_next_batch)
+{
+	tb_t *tb = tb_new();
+	uint64_t frames[] = {0x1100};
+	tb_stack(tb, 1, 1, frames);
+	bool live[300] = {false};
+	uint64_t allocs = 0;
+	for (uint64_t i = 0; i < 200000; i++) {
+		uint64_t epoch = 10 + i / 50; /* 40 epochs between visits: idle */
+		tb_at(tb, 1, epoch);
+		uint64_t slot = (i * 7) % 300;
+		if (live[slot])
+			tb_free_ev(tb, 0x100000 + 16 * slot);
+		tb_alloc(tb, 1, 16 + i % 200, 0x100000 + 16 * slot);
+		live[slot] = true;
+		allocs++;
+		uint64_t k = i / 1999;
+		if (i % 1999 == 1000) {
+			/* Live from now until the visit. */
+			tb_alloc(tb, 1, 100, 0x800000 + 64 * k);
+			allocs++;
+		}
+		if (i % 1999 == 1998) {
+			tb_alloc(tb, 1, 200, 0x800000 + 64 * k);
+			tb_at(tb, 2, epoch - 1);
+			tb_free_ev(tb, 0x800000 + 64 * k);
+			allocs++;
+		}
+		if (i % 30000 == 29999)
+			tb_flush(tb, LT_CODEC_ZSTD);
+	}
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_ZSTD);
+	fast_equals_slow(tb, allocs, 2);
 	tb_free(tb);
 }
 
