@@ -13,6 +13,7 @@
 #define LT__TIME_RING 256 /* recent TIME records kept for epoch -> ns */
 #define LT__PREFETCH_MIN_SLOTS (1u << 11) /* 64 KiB: smaller tables stay in L1 */
 #define LT__SMALL_THREADS 256 /* thread indexes found without hashing */
+#define LT__DEBT_EPOCHS 64 /* a debt older than this is not a reordering */
 
 /* Per-thread state for heaptrack's "temporary allocation": the address the
  * thread allocated last, until its next free. */
@@ -37,6 +38,7 @@ struct lt__rthread {
 struct lt__credit {
 	uint64_t addr;
 	uint64_t count;
+	uint64_t epoch; /* of the last one added (debts) */
 	UT_hash_handle hh;
 };
 
@@ -269,8 +271,9 @@ static bool time_at(const lt__replay_t *r, uint64_t epoch, uint64_t *ns)
 	return false;
 }
 
-/* Adds one to the count of addr in table *tab. Returns 0 or -ENOMEM. */
-static int tally_add(struct lt__credit **tab, uint64_t addr)
+/* Adds one to the count of addr in table *tab, at epoch. Returns 0 or
+ * -ENOMEM. */
+static int tally_add(struct lt__credit **tab, uint64_t addr, uint64_t epoch)
 {
 	struct lt__credit *c;
 	HASH_FIND(hh, *tab, &addr, sizeof addr, c);
@@ -282,6 +285,7 @@ static int tally_add(struct lt__credit **tab, uint64_t addr)
 		HASH_ADD(hh, *tab, addr, sizeof c->addr, c);
 	}
 	c->count++;
+	c->epoch = epoch;
 	return 0;
 }
 
@@ -304,7 +308,7 @@ static bool tally_take(struct lt__credit **tab, uint64_t addr)
 static int add_credit(lt__replay_t *r, uint64_t addr)
 {
 	r->totals.unmatched_frees++;
-	return tally_add(&r->credits, addr);
+	return tally_add(&r->credits, addr, 0);
 }
 
 /* Takes a credit for addr; returns false when there is none. */
@@ -317,13 +321,35 @@ static bool take_credit(lt__replay_t *r, uint64_t addr)
 	return true;
 }
 
-/* Frees the live block at addr by thread t; a free of an address that is
- * not live leaves a credit. by_realloc: the free half of a realloc, whose
- * data lives on and so is never a temporary allocation. Returns 0 or
- * -ENOMEM. */
-static inline int free_block(lt__replay_t *r, struct lt__rthread *t, uint64_t addr,
-			     bool by_realloc)
+/* Takes a debt for addr when one was added at most LT__DEBT_EPOCHS before
+ * epoch; false when there is none. */
+static bool take_recent_debt(lt__replay_t *r, uint64_t addr, uint64_t epoch)
 {
+	struct lt__credit *c;
+	HASH_FIND(hh, r->debts, &addr, sizeof addr, c);
+	if (!c || epoch - c->epoch > LT__DEBT_EPOCHS)
+		return false;
+	return tally_take(&r->debts, addr);
+}
+
+/* Frees the live block at addr by thread t in epoch; a free of an address
+ * that is not live leaves a credit. by_realloc: the free half of a
+ * realloc, whose data lives on and so is never a temporary allocation.
+ * Returns 0 or -ENOMEM. */
+static inline int free_block(lt__replay_t *r, struct lt__rthread *t, uint64_t addr,
+			     bool by_realloc, uint64_t epoch)
+{
+	/* A recent debt at addr: the merge put an allocation there before
+	 * the free of the block it replaced, which this most likely is.
+	 * Freeing the live (newer) block instead would lose it, a real leak
+	 * among them. An old debt is more likely a free the trace never
+	 * had (memory freed behind the allocator's back): the live block
+	 * goes first then. */
+	if (__builtin_expect(r->debts != NULL, 0) && take_recent_debt(r, addr, epoch)) {
+		t->last_valid = false;
+		r->totals.late_frees++;
+		return 0;
+	}
 	lt__live_t *b = live_find(r, addr);
 	bool temporary = !by_realloc && t->last_valid && t->last_alloc == addr && b &&
 			 b->thread == (uint32_t)t->index;
@@ -379,7 +405,7 @@ static inline int alloc_at(lt__replay_t *r, struct lt__rthread *t, uint64_t addr
 		r->totals.current_blocks--;
 		lt__agg_free(&r->agg, old->site, old->size, false);
 		live_remove(r, old);
-		int rc = tally_add(&r->debts, addr);
+		int rc = tally_add(&r->debts, addr, epoch);
 		if (rc)
 			return rc;
 	}
@@ -410,11 +436,11 @@ static inline int alloc_event(lt__replay_t *r, struct lt__rthread *t, int type, 
 			      uint64_t epoch)
 {
 	if (type == LT_REC_FREE)
-		return free_block(r, t, addr, false);
+		return free_block(r, t, addr, false, epoch);
 	if (type == LT_REC_REALLOC) {
 		/* One free of the old block plus one allocation (memcheck's
 		 * count); realloc in place frees and reallocates the address. */
-		int rc = free_block(r, t, old_addr, true);
+		int rc = free_block(r, t, old_addr, true, epoch);
 		if (rc)
 			return rc;
 	}

@@ -154,3 +154,34 @@ Test(replay, live_table_grows_and_shrinks)
 	lt__analysis_close(&a);
 	tb_free(tb);
 }
+
+/* An allocation at an address still live in the replay (the merge put it
+ * before the free of the block there) drops that block and expects its
+ * free later: a debt. The free that comes soon after is that one, not the
+ * new block's: the new block stays live (here: a leak). A debt much older
+ * than the free is not taken first: the live block is freed then. */
+Test(replay, a_late_free_pays_the_debt_not_the_new_block)
+{
+	tb_t *tb = tb_new();
+	tb_at(tb, 1, 10);
+	tb_alloc(tb, 1, 100, 0x1000);
+	tb_alloc(tb, 2, 200, 0x1000); /* reordered: 0x1000 is still live */
+	tb_free_ev(tb, 0x1000); /* the late free of the first block */
+	tb_alloc(tb, 1, 100, 0x2000);
+	tb_alloc(tb, 2, 200, 0x2000);
+	tb_at(tb, 1, 10 + 1000);
+	tb_free_ev(tb, 0x2000); /* long after: frees the live block */
+	tb_flush(tb, LT_CODEC_RAW);
+	lt__analysis_t a;
+	run_tb(tb, &a, 0, 0);
+	const lt__totals_t *t = lt__replay_totals(a.replay);
+	cr_assert_eq(t->allocations, 4);
+	cr_assert_eq(t->overlapping_allocs, 2);
+	cr_assert_eq(t->late_frees, 1);
+	cr_assert_eq(t->current_blocks, 1, "the block at 0x1000 from stack 2 leaks");
+	cr_assert_eq(site(&a, 2)->live_blocks, 1);
+	cr_assert_eq(site(&a, 2)->live_bytes, 200);
+	cr_assert_eq(site(&a, 1)->live_blocks, 0);
+	lt__analysis_close(&a);
+	tb_free(tb);
+}

@@ -940,6 +940,34 @@ class cross_thread_free(Shared):
         self.assertJsonAgrees(tr, rp)
 
 
+class swap_slots(Shared):
+    """Eight threads swapping blocks through a shared array (fx_swap): an
+    address passes through several threads within an epoch, more threads
+    than cores starve the writer, and the merge has to reorder (and
+    sometimes repair) a lot. Whatever it repairs, no block may be lost or
+    freed twice: the blocks swap_worker left live are exactly the ones the
+    program says it left live."""
+    N = 100000
+    ARGV = staticmethod(lambda: [fixture("fx_swap"), str(swap_slots.N)])
+
+    def test_live_blocks_match_the_program(self):
+        p, tr, rp = self.shared()
+        m = re.match(r"allocs (\d+) frees (\d+) live (\d+)$", p.stdout.strip())
+        self.assertTrue(m, p.stdout)
+        allocs, frees, live = (int(g) for g in m.groups())
+        js = report_json(tr.path)
+        self.assertIsNotNone(js)
+        c = tr.counts()
+        self.assertEqual(js["summary"]["allocations"], c["alloc"] + c["realloc"])
+        self.assertEqual(js["summary"]["frees"], c["free"] + c["realloc"])
+
+        def ours(entry):
+            return any(f.get("function") == "swap_worker" for f in entry["frames"])
+        leaked = [e for e in js["leaks"] if ours(e)]
+        self.assertEqual(sum(e["blocks"] for e in leaked), live,
+                         "live blocks from swap_worker (%d allocated, %d freed)" % (allocs, frees))
+
+
 class cross_thread_realloc(Shared):
     """As cross_thread_free, with the consumers reallocating each block
     (which moves it) before freeing it: the realloc's free half must be
