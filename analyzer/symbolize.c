@@ -207,24 +207,71 @@ static const char *die_name(lt__sym_t *s, Dwarf_Die *die)
 	return intern_demangled(s, name);
 }
 
-static const char *call_file(lt__sym_t *s, Dwarf_Die *cudie, Dwarf_Die *inl,
-			     unsigned *line)
+/* The file and line where the inlined subroutine inl was called (its
+ * DW_AT_call_file and DW_AT_call_line, in the file table of its own unit);
+ * NULL and 0 where unknown. */
+static const char *call_site(lt__sym_t *s, Dwarf_Die *inl, unsigned *line)
 {
 	Dwarf_Attribute attr;
 	Dwarf_Word v;
 	*line = 0;
 	if (dwarf_attr(inl, DW_AT_call_line, &attr) && dwarf_formudata(&attr, &v) == 0)
 		*line = (unsigned)v;
+	Dwarf_Die cudie;
 	Dwarf_Files *files;
 	size_t nfiles;
 	if (!dwarf_attr(inl, DW_AT_call_file, &attr) || dwarf_formudata(&attr, &v) != 0 ||
-	    dwarf_getsrcfiles(cudie, &files, &nfiles) != 0 || v >= nfiles)
+	    !dwarf_diecu(inl, &cudie, NULL, NULL) ||
+	    dwarf_getsrcfiles(&cudie, &files, &nfiles) != 0 || v >= nfiles)
 		return NULL;
 	const char *f = dwarf_filesrc(files, v, NULL, NULL);
 	return f ? intern(s, f) : NULL;
 }
 
-/* Fills frames[] for pc in mod; returns how many (at least 1). */
+/* The concrete scopes containing pc (a CU-relative address), innermost
+ * first and up to the unit: a malloc'ed array in *chain, its length
+ * returned (0 when pc is in no scope).
+ *
+ * dwarf_getscopes alone is not enough: once it reaches the innermost
+ * DW_TAG_inlined_subroutine it continues with the scopes of that inline's
+ * abstract definition (where the function was written), not with the
+ * function it was inlined into. The innermost scope it returns is always
+ * concrete, though, so the path from the unit down to that DIE
+ * (dwarf_getscopes_die) is the real chain: each inlined_subroutine's
+ * parent scopes lead to its caller, up to the DW_TAG_subprogram that was
+ * compiled out of line. */
+static int concrete_scopes(Dwarf_Die *cudie, Dwarf_Addr pc, Dwarf_Die **chain)
+{
+	Dwarf_Die *scopes = NULL;
+	*chain = NULL;
+	int n = dwarf_getscopes(cudie, pc, &scopes);
+	if (n <= 0) {
+		free(scopes);
+		return 0;
+	}
+	int m = dwarf_getscopes_die(&scopes[0], chain);
+	if (m > 0) {
+		free(scopes);
+		return m;
+	}
+	/* No path found (should not happen): keep what dwarf_getscopes gave
+	 * up to its first inline, which is right as far as it goes. */
+	free(*chain);
+	*chain = scopes;
+	for (int i = 0; i < n; i++)
+		if (dwarf_tag(&scopes[i]) == DW_TAG_inlined_subroutine)
+			return i + 1;
+	return n;
+}
+
+/* Fills frames[] for pc in mod, innermost first; returns how many (at
+ * least 1, at most LT__MAX_INLINE).
+ *
+ * For pc inside inlined calls the frames are, as addr2line -i shows them:
+ * the innermost inlined function with pc's own file and line; then each
+ * caller with the place it made the call, which is the DW_AT_call_file
+ * and DW_AT_call_line of the inlined_subroutine one level in; last the
+ * out-of-line function, with the call site of the outermost inline. */
 static size_t symbolize_in(lt__sym_t *s, Dwfl_Module *mod, uint64_t pc,
 			   lt__frame_t *frames)
 {
@@ -243,11 +290,11 @@ static size_t symbolize_in(lt__sym_t *s, Dwfl_Module *mod, uint64_t pc,
 	Dwarf_Addr bias;
 	Dwarf_Die *cudie = dwfl_module_addrdie(mod, pc, &bias);
 	Dwarf_Die *scopes = NULL;
-	int nscopes = cudie ? dwarf_getscopes(cudie, pc - bias, &scopes) : 0;
+	int nscopes = cudie ? concrete_scopes(cudie, pc - bias, &scopes) : 0;
 	for (int i = 0; i < nscopes && n < LT__MAX_INLINE; i++) {
 		int tag = dwarf_tag(&scopes[i]);
 		if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine)
-			continue;
+			continue; /* lexical blocks and the like */
 		lt__frame_t *f = &frames[n++];
 		f->function = die_name(s, &scopes[i]);
 		f->file = file;
@@ -255,8 +302,8 @@ static size_t symbolize_in(lt__sym_t *s, Dwfl_Module *mod, uint64_t pc,
 		f->inlined = tag == DW_TAG_inlined_subroutine;
 		if (tag == DW_TAG_subprogram)
 			break;
-		/* The caller's location is where this inline was called. */
-		file = call_file(s, cudie, &scopes[i], &line);
+		/* The next frame out is shown where it called this one. */
+		file = call_site(s, &scopes[i], &line);
 	}
 	free(scopes);
 	if (n == 0 || !frames[n - 1].function) {
@@ -379,7 +426,10 @@ int lt__sym_stack(lt__sym_t *s, long modmap, const uint64_t *addrs, uint32_t dep
 	for (uint32_t i = 0; i < depth; i++) {
 		const lt__frame_t *fr;
 		size_t k;
-		int rc = lt__sym_addr(s, modmap, addrs[i], i > 0, &fr, &k);
+		/* Every recorded frame, the first included, is a return address
+		 * (format.h, STACK): the shim drops its own frames, so the
+		 * first is where the program called the allocator. */
+		int rc = lt__sym_addr(s, modmap, addrs[i], true, &fr, &k);
 		if (rc) {
 			free(v);
 			return rc;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fx_inline_chain.h"
 #include "modules.h"
 #include "symbolize.h"
 
@@ -149,6 +150,62 @@ Test(symbolize, sysroot_prefixes_module_paths)
 	size_t n;
 	cr_assert_eq(lt__sym_addr(s, 0, (uint64_t)(uintptr_t)known_function, false, &f, &n), 0);
 	cr_assert_null(f[0].function, "the binary is not under the sysroot");
+	lt__sym_free(s);
+	lt__modmaps_free(&mm);
+}
+
+/* Regression: after the first inlined frame, libdw's dwarf_getscopes goes
+ * on with the inlined function's abstract definition, so the frames that
+ * contain it (outer inlines and the real function) were lost, and an
+ * inlined function was shown with its caller's line. */
+Test(symbolize, inlined_chain_keeps_every_caller)
+{
+	lt__modmaps_t mm = {0};
+	struct self_module self;
+	modmap_of_self(&mm, &self, NULL);
+	lt__sym_t *s;
+	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
+	uint64_t ret = (uint64_t)(uintptr_t)lt_fx_outer(2);
+	const lt__frame_t *f;
+	size_t n;
+	cr_assert_eq(lt__sym_addr(s, 0, ret, true, &f, &n), 0);
+	static const char *const names[] = {"inner", "middle", "lt_fx_outer"};
+	cr_assert_eq(n, 3, "%zu frames, the first %s", n, f[0].function);
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_str_eq(f[i].function, names[i], "frame %zu", i);
+		cr_assert_not_null(f[i].file, "frame %zu", i);
+		cr_assert(strstr(f[i].file, "fx_inline_chain.c"), "frame %zu: %s", i, f[i].file);
+		cr_assert_eq(f[i].line, lt_fx_chain_lines[i], "frame %zu: line %u, not %u", i,
+			     f[i].line, lt_fx_chain_lines[i]);
+		cr_assert_eq(f[i].inlined, i < 2, "frame %zu", i);
+		cr_assert_eq(f[i].offset, ret - self.bias);
+	}
+	lt__sym_free(s);
+	lt__modmaps_free(&mm);
+}
+
+/* Regression: every recorded frame, the first included, is a return
+ * address (format.h, STACK); the first was looked up at the address
+ * itself, which is past the call and often in the caller's inline scope. */
+Test(symbolize, first_frame_is_a_return_address)
+{
+	lt__modmaps_t mm = {0};
+	struct self_module self;
+	modmap_of_self(&mm, &self, NULL);
+	lt__sym_t *s;
+	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
+	uint64_t stack[] = {(uint64_t)(uintptr_t)lt_fx_outer(1), calls_known()};
+	const lt__frame_t *f;
+	size_t n;
+	cr_assert_eq(lt__sym_addr(s, 0, stack[0], true, &f, &n), 0);
+	const lt__frame_t **v;
+	size_t nv;
+	cr_assert_eq(lt__sym_stack(s, 0, stack, 2, &v, &nv), 0);
+	cr_assert_geq(nv, n + 1);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(v[i], &f[i], "frame %zu is not the lookup at address - 1", i);
+	cr_assert_str_eq(v[n]->function, "calls_known");
+	free(v);
 	lt__sym_free(s);
 	lt__modmaps_free(&mm);
 }
