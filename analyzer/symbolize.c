@@ -264,6 +264,19 @@ static int concrete_scopes(Dwarf_Die *cudie, Dwarf_Addr pc, Dwarf_Die **chain)
 	return n;
 }
 
+/* False when the unit that libdwfl picked for pc (a CU-relative address)
+ * says which addresses it covers and pc is not one of them. libdwfl picks
+ * the unit whose address range starts last at or before pc, so code
+ * without debug information right after a unit (_start after main) would
+ * otherwise take that unit's last line row ("_start (unique_ptr.h:395)"
+ * where addr2line says ??). A unit that gives no range is trusted. */
+static bool unit_has_pc(Dwarf_Die *cudie, Dwarf_Addr pc)
+{
+	if (!dwarf_hasattr(cudie, DW_AT_ranges) && !dwarf_hasattr(cudie, DW_AT_low_pc))
+		return true;
+	return dwarf_haspc(cudie, pc) != 0;
+}
+
 /* Fills frames[] for pc in mod, innermost first; returns how many (at
  * least 1, at most LT__MAX_INLINE).
  *
@@ -277,7 +290,11 @@ static size_t symbolize_in(lt__sym_t *s, Dwfl_Module *mod, uint64_t pc,
 {
 	const char *file = NULL;
 	unsigned line = 0;
-	Dwfl_Line *l = dwfl_module_getsrc(mod, pc);
+	Dwarf_Addr bias;
+	Dwarf_Die *cudie = dwfl_module_addrdie(mod, pc, &bias);
+	if (cudie && !unit_has_pc(cudie, pc - bias))
+		cudie = NULL;
+	Dwfl_Line *l = cudie ? dwfl_module_getsrc(mod, pc) : NULL;
 	if (l) {
 		int ln = 0;
 		const char *f = dwfl_lineinfo(l, NULL, &ln, NULL, NULL, NULL);
@@ -287,8 +304,6 @@ static size_t symbolize_in(lt__sym_t *s, Dwfl_Module *mod, uint64_t pc,
 		}
 	}
 	size_t n = 0;
-	Dwarf_Addr bias;
-	Dwarf_Die *cudie = dwfl_module_addrdie(mod, pc, &bias);
 	Dwarf_Die *scopes = NULL;
 	int nscopes = cudie ? concrete_scopes(cudie, pc - bias, &scopes) : 0;
 	for (int i = 0; i < nscopes && n < LT__MAX_INLINE; i++) {

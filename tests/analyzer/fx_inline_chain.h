@@ -17,4 +17,8 @@ void *lt_fx_outer(int n);
 /* Returns its own return address. */
 void *lt_fx_probe(void);
 
+/* A function with no debug information, placed right after the code of
+ * this fixture's unit (written in assembly: nop, nop, ret). */
+void lt_fx_nodebug(void);
+
 #endif

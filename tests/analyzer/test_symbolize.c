@@ -210,6 +210,28 @@ Test(symbolize, first_frame_is_a_return_address)
 	lt__modmaps_free(&mm);
 }
 
+/* Regression: an address after the end of a unit's code (_start after
+ * main) took the unit's last line row, e.g. "_start (unique_ptr.h:395)". */
+Test(symbolize, code_past_a_unit_has_no_line)
+{
+	lt__modmaps_t mm = {0};
+	struct self_module self;
+	modmap_of_self(&mm, &self, NULL);
+	lt__sym_t *s;
+	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
+	const lt__frame_t *f;
+	size_t n;
+	/* + 2: a return address after the second nop. */
+	uint64_t a = (uint64_t)(uintptr_t)lt_fx_nodebug + 2;
+	cr_assert_eq(lt__sym_addr(s, 0, a, true, &f, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(f[0].function, "lt_fx_nodebug");
+	cr_assert_null(f[0].file, "%s:%u", f[0].file, f[0].line);
+	cr_assert_eq(f[0].line, 0);
+	lt__sym_free(s);
+	lt__modmaps_free(&mm);
+}
+
 /* Makes every directory of path (like mkdir -p). */
 static void mkdirs(char *path)
 {
