@@ -136,25 +136,46 @@ static char *build_id_path(const char *dir, const uint8_t *bid, size_t len)
 	return p;
 }
 
-/* The file to read for module m, or NULL when none matches its build-id. */
+/* path when it is the ELF file with build-id bid (file_matches), else
+ * NULL; path is freed either way. */
+static char *take_if_matches(char *path, const uint8_t *bid, size_t bid_len)
+{
+	if (path && file_matches(path, bid, bid_len))
+		return path;
+	free(path);
+	return NULL;
+}
+
+/* The file to read for module m, or NULL when none matches its build-id.
+ *
+ * An absolute path is looked for under --sysroot. A relative one ("./libplug.so"
+ * from dlopen("./libplug.so"): older shims recorded dlopen's argument as
+ * given) is relative to the program's working directory, which the trace
+ * does not record; it is looked for under --sysroot and then in the
+ * analyzer's current directory, and taken only when the module has a
+ * build-id and the file has the same, as the guess may well be wrong.
+ * Last come the build-id directories (--debug-dir, /usr/lib/debug). */
 static char *find_module_file(const lt__sym_t *s, const lt__module_t *m)
 {
+	const uint8_t *bid = m->build_id;
+	size_t bid_len = m->build_id_len;
+	const char *root = s->opts.sysroot ? s->opts.sysroot : "";
+	char *p, *found = NULL;
 	if (m->path[0] == '/') {
-		char *p;
-		if (asprintf(&p, "%s%s", s->opts.sysroot ? s->opts.sysroot : "", m->path) >= 0) {
-			if (file_matches(p, m->build_id, m->build_id_len))
-				return p;
-			free(p);
-		}
+		if (asprintf(&p, "%s%s", root, m->path) >= 0)
+			found = take_if_matches(p, bid, bid_len);
+	} else if (m->path[0] && bid_len) {
+		if (s->opts.sysroot && asprintf(&p, "%s/%s", root, m->path) >= 0)
+			found = take_if_matches(p, bid, bid_len);
+		char *cwd = found ? NULL : getcwd(NULL, 0);
+		if (cwd && asprintf(&p, "%s/%s", cwd, m->path) >= 0)
+			found = take_if_matches(p, bid, bid_len);
+		free(cwd);
 	}
 	const char *dirs[] = {s->opts.debug_dir, "/usr/lib/debug"};
-	for (size_t i = 0; i < 2; i++) {
-		char *p = build_id_path(dirs[i], m->build_id, m->build_id_len);
-		if (p && file_matches(p, m->build_id, m->build_id_len))
-			return p;
-		free(p);
-	}
-	return NULL;
+	for (size_t i = 0; !found && i < 2; i++)
+		found = take_if_matches(build_id_path(dirs[i], bid, bid_len), bid, bid_len);
+	return found;
 }
 
 static Dwfl *dwfl_for(lt__sym_t *s, long map)

@@ -299,6 +299,62 @@ Test(symbolize, debug_dir_finds_the_file_by_build_id)
 	unlink(link);
 }
 
+/* Regression: a library dlopen()ed as "./libplug.so" was recorded under
+ * that relative name by older shims, and only absolute paths were
+ * opened. A relative path is tried in the current directory and under
+ * --sysroot, and used only when the build-id matches. */
+Test(symbolize, relative_module_path_from_cwd_or_sysroot)
+{
+	lt__modmaps_t mm = {0};
+	struct self_module self;
+	modmap_of_self(&mm, &self, "./sub/app");
+	char root[] = "/tmp/lt-relpath-XXXXXX";
+	cr_assert(mkdtemp(root));
+	char dir[512], link[600];
+	snprintf(dir, sizeof dir, "%s/sub", root);
+	mkdirs(dir);
+	snprintf(link, sizeof link, "%s/app", dir);
+	cr_assert_eq(symlink(self.path, link), 0);
+	uint64_t a = (uint64_t)(uintptr_t)known_function;
+	const lt__frame_t *f;
+	size_t n;
+	lt__sym_t *s;
+
+	/* Elsewhere, without a sysroot: not found. */
+	cr_assert_eq(chdir("/"), 0);
+	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
+	cr_assert_eq(lt__sym_addr(s, 0, a, false, &f, &n), 0);
+	cr_assert_null(f[0].function);
+	lt__sym_free(s);
+
+	/* Under the sysroot. */
+	lt__sym_opts_t o = {.sysroot = root};
+	cr_assert_eq(lt__sym_new(&s, &mm, &o), 0);
+	cr_assert_eq(lt__sym_addr(s, 0, a, false, &f, &n), 0);
+	cr_assert_str_eq(f[0].function, "known_function");
+	cr_assert_str_eq(f[0].module, "./sub/app");
+	lt__sym_free(s);
+
+	/* In the current directory. */
+	cr_assert_eq(chdir(root), 0);
+	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
+	cr_assert_eq(lt__sym_addr(s, 0, a, false, &f, &n), 0);
+	cr_assert_str_eq(f[0].function, "known_function");
+	lt__sym_free(s);
+
+	/* Another file at that path (its build-id differs): not used. */
+	mm.maps[0].modules[0].build_id[0] ^= 0xff;
+	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
+	cr_assert_eq(lt__sym_addr(s, 0, a, false, &f, &n), 0);
+	cr_assert_null(f[0].function);
+	lt__sym_free(s);
+
+	lt__modmaps_free(&mm);
+	unlink(link);
+	rmdir(dir);
+	rmdir(root);
+}
+
 Test(symbolize, hides_shim_allocator_and_wrappers)
 {
 	lt__modmaps_t mm = {0};
