@@ -438,9 +438,18 @@ static bool is_allocator(const char *fn)
 	       strncmp(fn, "_Zna", 4) == 0;
 }
 
+/* True for a frame inside the shim (libleaktrace.so, whatever its
+ * version suffix). */
+static bool in_shim(const lt__frame_t *f)
+{
+	return strncmp(base_name(f->module), "libleaktrace", 12) == 0;
+}
+
+/* True for a frame hidden at the top of a stack: the shim, the allocator
+ * or a --skip-function wrapper. */
 static bool hidden(const lt__sym_t *s, const lt__frame_t *f)
 {
-	if (strncmp(base_name(f->module), "libleaktrace", 12) == 0)
+	if (in_shim(f))
 		return true;
 	if (!f->function)
 		return false;
@@ -482,16 +491,26 @@ int lt__sym_stack(lt__sym_t *s, long modmap, const uint64_t *addrs, uint32_t dep
 		for (size_t j = 0; j < k; j++)
 			v[count++] = &fr[j];
 	}
-	size_t skip = 0;
+	size_t kept = count;
 	if (!s->opts.show_hidden) {
+		/* The allocator and the wrappers are hidden where the stack
+		 * starts (their callers are the call site); the shim wherever it
+		 * is: its interposed functions that call back into the C library
+		 * (dlopen, for one) sit in the middle of stacks. */
+		size_t skip = 0, visible = 0;
 		while (skip < count && hidden(s, v[skip]))
 			skip++;
-		if (skip == count)
-			skip = 0; /* everything hidden: show it all rather than nothing */
+		for (size_t i = skip; i < count; i++)
+			visible += !in_shim(v[i]);
+		if (visible) { /* else show it all rather than nothing */
+			kept = 0;
+			for (size_t i = skip; i < count; i++)
+				if (!in_shim(v[i]))
+					v[kept++] = v[i];
+		}
 	}
-	memmove(v, v + skip, (count - skip) * sizeof *v);
 	*out = v;
-	*n = count - skip;
+	*n = kept;
 	return 0;
 }
 

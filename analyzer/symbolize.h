@@ -49,10 +49,11 @@ int lt__sym_addr(lt__sym_t *s, long modmap, uint64_t addr, bool is_return,
 		 const lt__frame_t **frames, size_t *n);
 
 /* The visible frames of a stack: all frames symbolized as return
- * addresses, then the leading
- * (innermost) ones that belong to the shim, the allocator or a
- * --skip-function wrapper dropped. *out is a malloc'ed array of pointers
- * to frames owned by s; free it. Returns 0 or -ENOMEM. */
+ * addresses; then, unless show_hidden, the leading (innermost) ones that
+ * belong to the shim, the allocator or a --skip-function wrapper dropped,
+ * and the shim's frames dropped wherever they are (all kept when nothing
+ * would be left). *out is a malloc'ed array of pointers to frames owned
+ * by s; free it. Returns 0 or -ENOMEM. */
 int lt__sym_stack(lt__sym_t *s, long modmap, const uint64_t *addrs, uint32_t depth,
 		  const lt__frame_t ***out, size_t *n);
 

@@ -395,3 +395,51 @@ Test(symbolize, hides_shim_allocator_and_wrappers)
 	lt__sym_free(s);
 	lt__modmaps_free(&mm);
 }
+
+/* Regression: the shim's frames were hidden only at the top of a stack,
+ * so a stack through an interposed function that calls the C library
+ * (the dlopen wrapper: libc -> dlopen in the shim -> main) showed the
+ * shim's frame in the middle. --show-hidden keeps it. */
+Test(symbolize, hides_shim_frames_inside_the_stack)
+{
+	lt__modmaps_t mm = {0};
+	struct self_module self;
+	modmap_of_self(&mm, &self, NULL);
+	lt__module_rec_t rec = {.path = {"/x/libleaktrace.so", 18}, .load_bias = 0,
+				.lo = 0x1000, .hi = 0x2000};
+	lt__record_t r = {.u.modules = {.generation = 2, .count = 1, .modules = &rec}};
+	cr_assert_eq(lt__modmaps_add(&mm, &r), 1);
+	mm.maps[1].modules = realloc(mm.maps[1].modules, 2 * sizeof *mm.maps[1].modules);
+	mm.maps[1].modules[1] = mm.maps[0].modules[0];
+	mm.maps[1].modules[1].path = strdup(mm.maps[0].modules[0].path);
+	mm.maps[1].modules[1].build_id = malloc(self.build_id_len ? self.build_id_len : 1);
+	memcpy(mm.maps[1].modules[1].build_id, self.build_id, self.build_id_len);
+	mm.maps[1].count = 2;
+
+	uint64_t entry = (uint64_t)(uintptr_t)known_function + 1;
+	uint64_t stack[] = {entry, 0x1100, 0x1200, calls_known()};
+	const lt__frame_t **v;
+	size_t n;
+	lt__sym_t *s;
+	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
+	cr_assert_eq(lt__sym_stack(s, 1, stack, 4, &v, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(v[0]->function, "known_function");
+	cr_assert_str_eq(v[1]->function, "calls_known");
+	free(v);
+	/* Nothing but the shim: shown rather than an empty stack. */
+	cr_assert_eq(lt__sym_stack(s, 1, stack + 1, 2, &v, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(v[0]->module, "/x/libleaktrace.so");
+	free(v);
+	lt__sym_free(s);
+
+	lt__sym_opts_t o = {.show_hidden = true};
+	cr_assert_eq(lt__sym_new(&s, &mm, &o), 0);
+	cr_assert_eq(lt__sym_stack(s, 1, stack, 4, &v, &n), 0);
+	cr_assert_eq(n, 4);
+	cr_assert_str_eq(v[1]->module, "/x/libleaktrace.so");
+	free(v);
+	lt__sym_free(s);
+	lt__modmaps_free(&mm);
+}
