@@ -33,6 +33,40 @@ static int make_key(const lt__frame_t **frames, size_t n, char **key, size_t *le
 	return 0;
 }
 
+static const char *base_name(const char *path)
+{
+	const char *b = strrchr(path, '/');
+	return b ? b + 1 : path;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static bool in_libstdcxx(const lt__frame_t *f)
+{
+	return f->module && starts_with(base_name(f->module), "libstdc++.so");
+}
+
+/* The dynamic loader: glibc's ld-linux*.so / ld.so, musl's ld-musl-*. */
+static bool in_loader(const lt__frame_t *f)
+{
+	if (!f->module)
+		return false;
+	const char *b = base_name(f->module);
+	return starts_with(b, "ld-linux") || starts_with(b, "ld.so") || starts_with(b, "ld64.so") ||
+	       starts_with(b, "ld-musl");
+}
+
+bool lt__frames_runtime_init(const lt__frame_t *const *frames, size_t n)
+{
+	size_t i = 0;
+	while (i < n && in_libstdcxx(frames[i]))
+		i++;
+	return i > 0 && i < n && in_loader(frames[i]);
+}
+
 int lt__callsites_build(lt__callsites_t *cs, const lt__agg_t *agg, lt__sym_t *sym)
 {
 	memset(cs, 0, sizeof *cs);
@@ -68,6 +102,7 @@ int lt__callsites_build(lt__callsites_t *cs, const lt__agg_t *agg, lt__sym_t *sy
 			}
 			c->frames = frames;
 			c->nframes = n;
+			c->runtime = lt__frames_runtime_init(frames, n);
 			c->key = key;
 			c->key_len = key_len;
 			HASH_ADD_KEYPTR(hh, cs->by_key, c->key, c->key_len, c);

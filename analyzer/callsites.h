@@ -5,6 +5,7 @@
 #ifndef LT_ANALYZER_CALLSITES_H
 #define LT_ANALYZER_CALLSITES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uthash.h>
@@ -19,6 +20,7 @@ typedef struct lt__callsite_s {
 	uint64_t live_blocks, live_bytes; /* at the end: leaks */
 	uint64_t peak_blocks, peak_bytes; /* at the global peak */
 	uint64_t stacks; /* recorded stacks merged into this site */
+	bool runtime; /* the C++ runtime's own start-up (lt__frames_runtime_init) */
 	char *key;
 	size_t key_len;
 	UT_hash_handle hh;
@@ -37,6 +39,16 @@ enum lt__metric {
 	LT__BY_COUNT, /* allocations */
 	LT__BY_TEMPORARY, /* temporary */
 };
+
+/* True when the visible frames (innermost first) are libstdc++'s own
+ * initialisation: one or more frames in libstdc++.so, called directly by
+ * the dynamic loader (which only calls into a library to run its
+ * constructors and destructors). That is where libstdc++ allocates its
+ * emergency exception-handling pool (72,704 bytes with GCC 12), once, and
+ * keeps it to the end; valgrind (--run-cxx-freeres=yes, its default) and
+ * heaptrack leave it out of their leak lists. Reports list such sites
+ * apart from the leaks; every total still counts them. */
+bool lt__frames_runtime_init(const lt__frame_t *const *frames, size_t n);
 
 /* Builds the call sites of every stack that allocated. Returns 0 or a
  * negative errno. */

@@ -136,25 +136,46 @@ static char *build_id_path(const char *dir, const uint8_t *bid, size_t len)
 	return p;
 }
 
-/* The file to read for module m, or NULL when none matches its build-id. */
+/* path when it is the ELF file with build-id bid (file_matches), else
+ * NULL; path is freed either way. */
+static char *take_if_matches(char *path, const uint8_t *bid, size_t bid_len)
+{
+	if (path && file_matches(path, bid, bid_len))
+		return path;
+	free(path);
+	return NULL;
+}
+
+/* The file to read for module m, or NULL when none matches its build-id.
+ *
+ * An absolute path is looked for under --sysroot. A relative one ("./libplug.so"
+ * from dlopen("./libplug.so"): older shims recorded dlopen's argument as
+ * given) is relative to the program's working directory, which the trace
+ * does not record; it is looked for under --sysroot and then in the
+ * analyzer's current directory, and taken only when the module has a
+ * build-id and the file has the same, as the guess may well be wrong.
+ * Last come the build-id directories (--debug-dir, /usr/lib/debug). */
 static char *find_module_file(const lt__sym_t *s, const lt__module_t *m)
 {
+	const uint8_t *bid = m->build_id;
+	size_t bid_len = m->build_id_len;
+	const char *root = s->opts.sysroot ? s->opts.sysroot : "";
+	char *p, *found = NULL;
 	if (m->path[0] == '/') {
-		char *p;
-		if (asprintf(&p, "%s%s", s->opts.sysroot ? s->opts.sysroot : "", m->path) >= 0) {
-			if (file_matches(p, m->build_id, m->build_id_len))
-				return p;
-			free(p);
-		}
+		if (asprintf(&p, "%s%s", root, m->path) >= 0)
+			found = take_if_matches(p, bid, bid_len);
+	} else if (m->path[0] && bid_len) {
+		if (s->opts.sysroot && asprintf(&p, "%s/%s", root, m->path) >= 0)
+			found = take_if_matches(p, bid, bid_len);
+		char *cwd = found ? NULL : getcwd(NULL, 0);
+		if (cwd && asprintf(&p, "%s/%s", cwd, m->path) >= 0)
+			found = take_if_matches(p, bid, bid_len);
+		free(cwd);
 	}
 	const char *dirs[] = {s->opts.debug_dir, "/usr/lib/debug"};
-	for (size_t i = 0; i < 2; i++) {
-		char *p = build_id_path(dirs[i], m->build_id, m->build_id_len);
-		if (p && file_matches(p, m->build_id, m->build_id_len))
-			return p;
-		free(p);
-	}
-	return NULL;
+	for (size_t i = 0; !found && i < 2; i++)
+		found = take_if_matches(build_id_path(dirs[i], bid, bid_len), bid, bid_len);
+	return found;
 }
 
 static Dwfl *dwfl_for(lt__sym_t *s, long map)
@@ -207,30 +228,94 @@ static const char *die_name(lt__sym_t *s, Dwarf_Die *die)
 	return intern_demangled(s, name);
 }
 
-static const char *call_file(lt__sym_t *s, Dwarf_Die *cudie, Dwarf_Die *inl,
-			     unsigned *line)
+/* The file and line where the inlined subroutine inl was called (its
+ * DW_AT_call_file and DW_AT_call_line, in the file table of its own unit);
+ * NULL and 0 where unknown. */
+static const char *call_site(lt__sym_t *s, Dwarf_Die *inl, unsigned *line)
 {
 	Dwarf_Attribute attr;
 	Dwarf_Word v;
 	*line = 0;
 	if (dwarf_attr(inl, DW_AT_call_line, &attr) && dwarf_formudata(&attr, &v) == 0)
 		*line = (unsigned)v;
+	Dwarf_Die cudie;
 	Dwarf_Files *files;
 	size_t nfiles;
 	if (!dwarf_attr(inl, DW_AT_call_file, &attr) || dwarf_formudata(&attr, &v) != 0 ||
-	    dwarf_getsrcfiles(cudie, &files, &nfiles) != 0 || v >= nfiles)
+	    !dwarf_diecu(inl, &cudie, NULL, NULL) ||
+	    dwarf_getsrcfiles(&cudie, &files, &nfiles) != 0 || v >= nfiles)
 		return NULL;
 	const char *f = dwarf_filesrc(files, v, NULL, NULL);
 	return f ? intern(s, f) : NULL;
 }
 
-/* Fills frames[] for pc in mod; returns how many (at least 1). */
+/* The concrete scopes containing pc (a CU-relative address), innermost
+ * first and up to the unit: a malloc'ed array in *chain, its length
+ * returned (0 when pc is in no scope).
+ *
+ * dwarf_getscopes alone is not enough: once it reaches the innermost
+ * DW_TAG_inlined_subroutine it continues with the scopes of that inline's
+ * abstract definition (where the function was written), not with the
+ * function it was inlined into. The innermost scope it returns is always
+ * concrete, though, so the path from the unit down to that DIE
+ * (dwarf_getscopes_die) is the real chain: each inlined_subroutine's
+ * parent scopes lead to its caller, up to the DW_TAG_subprogram that was
+ * compiled out of line. */
+static int concrete_scopes(Dwarf_Die *cudie, Dwarf_Addr pc, Dwarf_Die **chain)
+{
+	Dwarf_Die *scopes = NULL;
+	*chain = NULL;
+	int n = dwarf_getscopes(cudie, pc, &scopes);
+	if (n <= 0) {
+		free(scopes);
+		return 0;
+	}
+	int m = dwarf_getscopes_die(&scopes[0], chain);
+	if (m > 0) {
+		free(scopes);
+		return m;
+	}
+	/* No path found (should not happen): keep what dwarf_getscopes gave
+	 * up to its first inline, which is right as far as it goes. */
+	free(*chain);
+	*chain = scopes;
+	for (int i = 0; i < n; i++)
+		if (dwarf_tag(&scopes[i]) == DW_TAG_inlined_subroutine)
+			return i + 1;
+	return n;
+}
+
+/* False when the unit that libdwfl picked for pc (a CU-relative address)
+ * says which addresses it covers and pc is not one of them. libdwfl picks
+ * the unit whose address range starts last at or before pc, so code
+ * without debug information right after a unit (_start after main) would
+ * otherwise take that unit's last line row ("_start (unique_ptr.h:395)"
+ * where addr2line says ??). A unit that gives no range is trusted. */
+static bool unit_has_pc(Dwarf_Die *cudie, Dwarf_Addr pc)
+{
+	if (!dwarf_hasattr(cudie, DW_AT_ranges) && !dwarf_hasattr(cudie, DW_AT_low_pc))
+		return true;
+	return dwarf_haspc(cudie, pc) != 0;
+}
+
+/* Fills frames[] for pc in mod, innermost first; returns how many (at
+ * least 1, at most LT__MAX_INLINE).
+ *
+ * For pc inside inlined calls the frames are, as addr2line -i shows them:
+ * the innermost inlined function with pc's own file and line; then each
+ * caller with the place it made the call, which is the DW_AT_call_file
+ * and DW_AT_call_line of the inlined_subroutine one level in; last the
+ * out-of-line function, with the call site of the outermost inline. */
 static size_t symbolize_in(lt__sym_t *s, Dwfl_Module *mod, uint64_t pc,
 			   lt__frame_t *frames)
 {
 	const char *file = NULL;
 	unsigned line = 0;
-	Dwfl_Line *l = dwfl_module_getsrc(mod, pc);
+	Dwarf_Addr bias;
+	Dwarf_Die *cudie = dwfl_module_addrdie(mod, pc, &bias);
+	if (cudie && !unit_has_pc(cudie, pc - bias))
+		cudie = NULL;
+	Dwfl_Line *l = cudie ? dwfl_module_getsrc(mod, pc) : NULL;
 	if (l) {
 		int ln = 0;
 		const char *f = dwfl_lineinfo(l, NULL, &ln, NULL, NULL, NULL);
@@ -240,14 +325,12 @@ static size_t symbolize_in(lt__sym_t *s, Dwfl_Module *mod, uint64_t pc,
 		}
 	}
 	size_t n = 0;
-	Dwarf_Addr bias;
-	Dwarf_Die *cudie = dwfl_module_addrdie(mod, pc, &bias);
 	Dwarf_Die *scopes = NULL;
-	int nscopes = cudie ? dwarf_getscopes(cudie, pc - bias, &scopes) : 0;
+	int nscopes = cudie ? concrete_scopes(cudie, pc - bias, &scopes) : 0;
 	for (int i = 0; i < nscopes && n < LT__MAX_INLINE; i++) {
 		int tag = dwarf_tag(&scopes[i]);
 		if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine)
-			continue;
+			continue; /* lexical blocks and the like */
 		lt__frame_t *f = &frames[n++];
 		f->function = die_name(s, &scopes[i]);
 		f->file = file;
@@ -255,8 +338,8 @@ static size_t symbolize_in(lt__sym_t *s, Dwfl_Module *mod, uint64_t pc,
 		f->inlined = tag == DW_TAG_inlined_subroutine;
 		if (tag == DW_TAG_subprogram)
 			break;
-		/* The caller's location is where this inline was called. */
-		file = call_file(s, cudie, &scopes[i], &line);
+		/* The next frame out is shown where it called this one. */
+		file = call_site(s, &scopes[i], &line);
 	}
 	free(scopes);
 	if (n == 0 || !frames[n - 1].function) {
@@ -355,9 +438,18 @@ static bool is_allocator(const char *fn)
 	       strncmp(fn, "_Zna", 4) == 0;
 }
 
+/* True for a frame inside the shim (libleaktrace.so, whatever its
+ * version suffix). */
+static bool in_shim(const lt__frame_t *f)
+{
+	return strncmp(base_name(f->module), "libleaktrace", 12) == 0;
+}
+
+/* True for a frame hidden at the top of a stack: the shim, the allocator
+ * or a --skip-function wrapper. */
 static bool hidden(const lt__sym_t *s, const lt__frame_t *f)
 {
-	if (strncmp(base_name(f->module), "libleaktrace", 12) == 0)
+	if (in_shim(f))
 		return true;
 	if (!f->function)
 		return false;
@@ -379,7 +471,10 @@ int lt__sym_stack(lt__sym_t *s, long modmap, const uint64_t *addrs, uint32_t dep
 	for (uint32_t i = 0; i < depth; i++) {
 		const lt__frame_t *fr;
 		size_t k;
-		int rc = lt__sym_addr(s, modmap, addrs[i], i > 0, &fr, &k);
+		/* Every recorded frame, the first included, is a return address
+		 * (format.h, STACK): the shim drops its own frames, so the
+		 * first is where the program called the allocator. */
+		int rc = lt__sym_addr(s, modmap, addrs[i], true, &fr, &k);
 		if (rc) {
 			free(v);
 			return rc;
@@ -396,16 +491,26 @@ int lt__sym_stack(lt__sym_t *s, long modmap, const uint64_t *addrs, uint32_t dep
 		for (size_t j = 0; j < k; j++)
 			v[count++] = &fr[j];
 	}
-	size_t skip = 0;
+	size_t kept = count;
 	if (!s->opts.show_hidden) {
+		/* The allocator and the wrappers are hidden where the stack
+		 * starts (their callers are the call site); the shim wherever it
+		 * is: its interposed functions that call back into the C library
+		 * (dlopen, for one) sit in the middle of stacks. */
+		size_t skip = 0, visible = 0;
 		while (skip < count && hidden(s, v[skip]))
 			skip++;
-		if (skip == count)
-			skip = 0; /* everything hidden: show it all rather than nothing */
+		for (size_t i = skip; i < count; i++)
+			visible += !in_shim(v[i]);
+		if (visible) { /* else show it all rather than nothing */
+			kept = 0;
+			for (size_t i = skip; i < count; i++)
+				if (!in_shim(v[i]))
+					v[kept++] = v[i];
+		}
 	}
-	memmove(v, v + skip, (count - skip) * sizeof *v);
 	*out = v;
-	*n = count - skip;
+	*n = kept;
 	return 0;
 }
 

@@ -40,16 +40,20 @@ typedef struct lt__sym_s lt__sym_t;
 int lt__sym_new(lt__sym_t **out, const lt__modmaps_t *mm, const lt__sym_opts_t *opts);
 
 /* The source frames of one recorded address (several when inlined),
- * innermost first. is_return: the address is a return address (every
- * frame but a stack's first) and is looked up at addr - 1. Results are
- * cached. Returns 0 or -ENOMEM. */
+ * innermost first: the innermost function with the address's line, each
+ * caller with the line of its call, as addr2line -i -f shows them.
+ * is_return: the address is a return address (every frame of a recorded
+ * stack is one) and is looked up at addr - 1. Results are cached. Returns
+ * 0 or -ENOMEM. */
 int lt__sym_addr(lt__sym_t *s, long modmap, uint64_t addr, bool is_return,
 		 const lt__frame_t **frames, size_t *n);
 
-/* The visible frames of a stack: all frames symbolized, then the leading
- * (innermost) ones that belong to the shim, the allocator or a
- * --skip-function wrapper dropped. *out is a malloc'ed array of pointers
- * to frames owned by s; free it. Returns 0 or -ENOMEM. */
+/* The visible frames of a stack: all frames symbolized as return
+ * addresses; then, unless show_hidden, the leading (innermost) ones that
+ * belong to the shim, the allocator or a --skip-function wrapper dropped,
+ * and the shim's frames dropped wherever they are (all kept when nothing
+ * would be left). *out is a malloc'ed array of pointers to frames owned
+ * by s; free it. Returns 0 or -ENOMEM. */
 int lt__sym_stack(lt__sym_t *s, long modmap, const uint64_t *addrs, uint32_t depth,
 		  const lt__frame_t ***out, size_t *n);
 

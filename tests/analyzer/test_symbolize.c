@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fx_inline_chain.h"
 #include "modules.h"
 #include "symbolize.h"
 
@@ -153,6 +154,84 @@ Test(symbolize, sysroot_prefixes_module_paths)
 	lt__modmaps_free(&mm);
 }
 
+/* Regression: after the first inlined frame, libdw's dwarf_getscopes goes
+ * on with the inlined function's abstract definition, so the frames that
+ * contain it (outer inlines and the real function) were lost, and an
+ * inlined function was shown with its caller's line. */
+Test(symbolize, inlined_chain_keeps_every_caller)
+{
+	lt__modmaps_t mm = {0};
+	struct self_module self;
+	modmap_of_self(&mm, &self, NULL);
+	lt__sym_t *s;
+	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
+	uint64_t ret = (uint64_t)(uintptr_t)lt_fx_outer(2);
+	const lt__frame_t *f;
+	size_t n;
+	cr_assert_eq(lt__sym_addr(s, 0, ret, true, &f, &n), 0);
+	static const char *const names[] = {"inner", "middle", "lt_fx_outer"};
+	cr_assert_eq(n, 3, "%zu frames, the first %s", n, f[0].function);
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_str_eq(f[i].function, names[i], "frame %zu", i);
+		cr_assert_not_null(f[i].file, "frame %zu", i);
+		cr_assert(strstr(f[i].file, "fx_inline_chain.c"), "frame %zu: %s", i, f[i].file);
+		cr_assert_eq(f[i].line, lt_fx_chain_lines[i], "frame %zu: line %u, not %u", i,
+			     f[i].line, lt_fx_chain_lines[i]);
+		cr_assert_eq(f[i].inlined, i < 2, "frame %zu", i);
+		cr_assert_eq(f[i].offset, ret - self.bias);
+	}
+	lt__sym_free(s);
+	lt__modmaps_free(&mm);
+}
+
+/* Regression: every recorded frame, the first included, is a return
+ * address (format.h, STACK); the first was looked up at the address
+ * itself, which is past the call and often in the caller's inline scope. */
+Test(symbolize, first_frame_is_a_return_address)
+{
+	lt__modmaps_t mm = {0};
+	struct self_module self;
+	modmap_of_self(&mm, &self, NULL);
+	lt__sym_t *s;
+	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
+	uint64_t stack[] = {(uint64_t)(uintptr_t)lt_fx_outer(1), calls_known()};
+	const lt__frame_t *f;
+	size_t n;
+	cr_assert_eq(lt__sym_addr(s, 0, stack[0], true, &f, &n), 0);
+	const lt__frame_t **v;
+	size_t nv;
+	cr_assert_eq(lt__sym_stack(s, 0, stack, 2, &v, &nv), 0);
+	cr_assert_geq(nv, n + 1);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(v[i], &f[i], "frame %zu is not the lookup at address - 1", i);
+	cr_assert_str_eq(v[n]->function, "calls_known");
+	free(v);
+	lt__sym_free(s);
+	lt__modmaps_free(&mm);
+}
+
+/* Regression: an address after the end of a unit's code (_start after
+ * main) took the unit's last line row, e.g. "_start (unique_ptr.h:395)". */
+Test(symbolize, code_past_a_unit_has_no_line)
+{
+	lt__modmaps_t mm = {0};
+	struct self_module self;
+	modmap_of_self(&mm, &self, NULL);
+	lt__sym_t *s;
+	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
+	const lt__frame_t *f;
+	size_t n;
+	/* + 2: a return address after the second nop. */
+	uint64_t a = (uint64_t)(uintptr_t)lt_fx_nodebug + 2;
+	cr_assert_eq(lt__sym_addr(s, 0, a, true, &f, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(f[0].function, "lt_fx_nodebug");
+	cr_assert_null(f[0].file, "%s:%u", f[0].file, f[0].line);
+	cr_assert_eq(f[0].line, 0);
+	lt__sym_free(s);
+	lt__modmaps_free(&mm);
+}
+
 /* Makes every directory of path (like mkdir -p). */
 static void mkdirs(char *path)
 {
@@ -220,6 +299,62 @@ Test(symbolize, debug_dir_finds_the_file_by_build_id)
 	unlink(link);
 }
 
+/* Regression: a library dlopen()ed as "./libplug.so" was recorded under
+ * that relative name by older shims, and only absolute paths were
+ * opened. A relative path is tried in the current directory and under
+ * --sysroot, and used only when the build-id matches. */
+Test(symbolize, relative_module_path_from_cwd_or_sysroot)
+{
+	lt__modmaps_t mm = {0};
+	struct self_module self;
+	modmap_of_self(&mm, &self, "./sub/app");
+	char root[] = "/tmp/lt-relpath-XXXXXX";
+	cr_assert(mkdtemp(root));
+	char dir[512], link[600];
+	snprintf(dir, sizeof dir, "%s/sub", root);
+	mkdirs(dir);
+	snprintf(link, sizeof link, "%s/app", dir);
+	cr_assert_eq(symlink(self.path, link), 0);
+	uint64_t a = (uint64_t)(uintptr_t)known_function;
+	const lt__frame_t *f;
+	size_t n;
+	lt__sym_t *s;
+
+	/* Elsewhere, without a sysroot: not found. */
+	cr_assert_eq(chdir("/"), 0);
+	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
+	cr_assert_eq(lt__sym_addr(s, 0, a, false, &f, &n), 0);
+	cr_assert_null(f[0].function);
+	lt__sym_free(s);
+
+	/* Under the sysroot. */
+	lt__sym_opts_t o = {.sysroot = root};
+	cr_assert_eq(lt__sym_new(&s, &mm, &o), 0);
+	cr_assert_eq(lt__sym_addr(s, 0, a, false, &f, &n), 0);
+	cr_assert_str_eq(f[0].function, "known_function");
+	cr_assert_str_eq(f[0].module, "./sub/app");
+	lt__sym_free(s);
+
+	/* In the current directory. */
+	cr_assert_eq(chdir(root), 0);
+	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
+	cr_assert_eq(lt__sym_addr(s, 0, a, false, &f, &n), 0);
+	cr_assert_str_eq(f[0].function, "known_function");
+	lt__sym_free(s);
+
+	/* Another file at that path (its build-id differs): not used. */
+	mm.maps[0].modules[0].build_id[0] ^= 0xff;
+	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
+	cr_assert_eq(lt__sym_addr(s, 0, a, false, &f, &n), 0);
+	cr_assert_null(f[0].function);
+	lt__sym_free(s);
+
+	lt__modmaps_free(&mm);
+	unlink(link);
+	rmdir(dir);
+	rmdir(root);
+}
+
 Test(symbolize, hides_shim_allocator_and_wrappers)
 {
 	lt__modmaps_t mm = {0};
@@ -256,6 +391,54 @@ Test(symbolize, hides_shim_allocator_and_wrappers)
 	cr_assert_eq(lt__sym_stack(s, 1, stack2, 3, &v, &n), 0);
 	cr_assert_eq(n, 1);
 	cr_assert_str_eq(v[0]->function, "known_function");
+	free(v);
+	lt__sym_free(s);
+	lt__modmaps_free(&mm);
+}
+
+/* Regression: the shim's frames were hidden only at the top of a stack,
+ * so a stack through an interposed function that calls the C library
+ * (the dlopen wrapper: libc -> dlopen in the shim -> main) showed the
+ * shim's frame in the middle. --show-hidden keeps it. */
+Test(symbolize, hides_shim_frames_inside_the_stack)
+{
+	lt__modmaps_t mm = {0};
+	struct self_module self;
+	modmap_of_self(&mm, &self, NULL);
+	lt__module_rec_t rec = {.path = {"/x/libleaktrace.so", 18}, .load_bias = 0,
+				.lo = 0x1000, .hi = 0x2000};
+	lt__record_t r = {.u.modules = {.generation = 2, .count = 1, .modules = &rec}};
+	cr_assert_eq(lt__modmaps_add(&mm, &r), 1);
+	mm.maps[1].modules = realloc(mm.maps[1].modules, 2 * sizeof *mm.maps[1].modules);
+	mm.maps[1].modules[1] = mm.maps[0].modules[0];
+	mm.maps[1].modules[1].path = strdup(mm.maps[0].modules[0].path);
+	mm.maps[1].modules[1].build_id = malloc(self.build_id_len ? self.build_id_len : 1);
+	memcpy(mm.maps[1].modules[1].build_id, self.build_id, self.build_id_len);
+	mm.maps[1].count = 2;
+
+	uint64_t entry = (uint64_t)(uintptr_t)known_function + 1;
+	uint64_t stack[] = {entry, 0x1100, 0x1200, calls_known()};
+	const lt__frame_t **v;
+	size_t n;
+	lt__sym_t *s;
+	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
+	cr_assert_eq(lt__sym_stack(s, 1, stack, 4, &v, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(v[0]->function, "known_function");
+	cr_assert_str_eq(v[1]->function, "calls_known");
+	free(v);
+	/* Nothing but the shim: shown rather than an empty stack. */
+	cr_assert_eq(lt__sym_stack(s, 1, stack + 1, 2, &v, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(v[0]->module, "/x/libleaktrace.so");
+	free(v);
+	lt__sym_free(s);
+
+	lt__sym_opts_t o = {.show_hidden = true};
+	cr_assert_eq(lt__sym_new(&s, &mm, &o), 0);
+	cr_assert_eq(lt__sym_stack(s, 1, stack, 4, &v, &n), 0);
+	cr_assert_eq(n, 4);
+	cr_assert_str_eq(v[1]->module, "/x/libleaktrace.so");
 	free(v);
 	lt__sym_free(s);
 	lt__modmaps_free(&mm);
