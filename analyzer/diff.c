@@ -397,7 +397,8 @@ static int parse_diff_args(int argc, char **argv, struct diff *d, struct diff_ar
 	};
 	static const char *const formats[] = {"text", "json", "markdown", "junit"};
 	int c;
-	while ((c = getopt_long(argc, argv, "f:n:o:h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":f:n:o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (lt__group_by_parse(optarg, &d->groups.by))
@@ -457,10 +458,8 @@ static int parse_diff_args(int argc, char **argv, struct diff *d, struct diff_ar
 			exit(0);
 		default: {
 			int rc = lt__common_opt(&o->common, c, optarg);
-			if (rc == 1) {
-				diff_usage(stderr);
-				return 2;
-			}
+			if (rc == 1)
+				return lt__bad_option(c, argv, longopts, "diff");
 			if (rc)
 				return rc;
 		}

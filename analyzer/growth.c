@@ -642,7 +642,8 @@ int lt__cmd_growth(int argc, char **argv)
 	const char *until_arg = NULL;
 	char err[LT__ERR_LEN];
 	int c;
-	while ((c = getopt_long(argc, argv, "w:n:af:h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":w:n:af:h", longopts, NULL)) != -1) {
 		char *end;
 		switch (c) {
 		case 'w': {
@@ -687,10 +688,8 @@ int lt__cmd_growth(int argc, char **argv)
 			return 0;
 		default: {
 			int rc = lt__common_opt(&common, c, optarg);
-			if (rc == 1) {
-				growth_usage(stderr);
-				return 2;
-			}
+			if (rc == 1)
+				return lt__bad_option(c, argv, longopts, "growth");
 			if (rc)
 				return rc;
 		}

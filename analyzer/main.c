@@ -16,9 +16,9 @@
 #include "commands.h"
 #include "dump.h"
 #include "report.h"
+#include "snapshot.h"
 #include "symbolize.h"
 
-#define LT__MAX_SKIP 64 /* --skip-function patterns */
 #define LT__PROGRESS_MIN_BYTES (64u << 20) /* smaller traces read too fast to bother */
 
 enum lt__format { LT__FMT_TEXT, LT__FMT_JSON, LT__FMT_FOLDED };
@@ -92,7 +92,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "f:n:hV", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":f:n:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			if (strcmp(optarg, "text") == 0)
@@ -158,8 +159,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			puts("leaktrace-report " LT_VERSION);
 			exit(0);
 		default:
-			usage(stderr);
-			return 2;
+			return lt__bad_option(c, argv, longopts, NULL);
 		}
 	}
 	if (optind != argc - 1) {

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "snapshot.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <getopt.h>
@@ -135,6 +136,53 @@ int lt__point_parse(const char *s, lt__point_t *p, char *err, size_t errlen)
 bool lt__point_names(const lt__point_t *p, const char *name)
 {
 	return strlen(name) == p->marker_len && strncmp(name, p->marker, p->marker_len) == 0;
+}
+
+/* The name of the long option in arg ("--name" or "--name=value"), without
+ * the dashes and the value: sets *len and returns where it starts. */
+static const char *long_name(const char *arg, int *len)
+{
+	const char *name = arg + 2;
+	const char *eq = strchr(name, '=');
+	size_t n = eq ? (size_t)(eq - name) : strlen(name);
+	*len = n > 64 ? 64 : (int)n;
+	return name;
+}
+
+int lt__bad_option(int c, char *const argv[], const struct option *longopts, const char *cmd)
+{
+	char see[64];
+	snprintf(see, sizeof see, "(see %s%s--help)", cmd ? cmd : "", cmd ? " " : "");
+	/* getopt_long() has stepped past the element that failed except for an
+	 * unknown short option inside a group ("-xq"): optopt tells those
+	 * apart, being 0 only for a long option it could not match. */
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	bool is_long = strncmp(arg, "--", 2) == 0 && arg[2] != '\0';
+	if (c == ':') {
+		if (is_long) {
+			int len;
+			const char *name = long_name(arg, &len);
+			return lt__fail("option --%.*s needs a value %s", len, name, see);
+		}
+		return lt__fail("option -%c needs a value %s", optopt, see);
+	}
+	if (optopt != 0 && !is_long)
+		return lt__fail("unknown option -%c %s", isprint(optopt) ? optopt : '?', see);
+	if (!is_long)
+		return lt__fail("unknown option %s %s", arg, see);
+	int len;
+	const char *name = long_name(arg, &len);
+	if (optopt != 0) /* a known option given a value it does not take */
+		return lt__fail("option --%.*s takes no value %s", len, name, see);
+	/* An abbreviation that fits several options is ambiguous, not unknown. */
+	size_t fits = 0;
+	for (const struct option *o = longopts; o->name; o++)
+		if (strncmp(o->name, name, (size_t)len) == 0 &&
+		    (o == longopts || o[-1].val != o->val))
+			fits++;
+	if (fits > 1)
+		return lt__fail("ambiguous option --%.*s %s", len, name, see);
+	return lt__fail("unknown option --%.*s %s", len, name, see);
 }
 
 bool lt__is_trace_file(const char *path)

@@ -6,6 +6,7 @@
 #ifndef LT_ANALYZER_SNAPSHOT_H
 #define LT_ANALYZER_SNAPSHOT_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -146,6 +147,13 @@ int lt__fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * K/M/G/T and KiB/MiB/... are powers of 1024, KB/MB/GB/TB of 1000.
  * Returns 0 or -EINVAL. */
 int lt__parse_size(const char *s, uint64_t *out);
+
+/* Prints the one line for an option getopt_long() refused and returns 2.
+ * c is what getopt_long() returned ('?', or ':' when the option string
+ * starts with ':'), with opterr set to 0 so that getopt itself printed
+ * nothing; cmd is the subcommand for "(see CMD --help)", NULL for the
+ * report. Example: "leaktrace-report: unknown option --bogus (see --help)". */
+int lt__bad_option(int c, char *const argv[], const struct option *longopts, const char *cmd);
 
 /* Whether path starts with the trace file magic. */
 bool lt__is_trace_file(const char *path);

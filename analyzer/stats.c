@@ -71,7 +71,8 @@ int lt__cmd_snapshot(int argc, char **argv)
 	const char *output = NULL;
 	char err[LT__ERR_LEN];
 	int c;
-	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			if (lt__point_parse(optarg, &at, err, sizeof err))
@@ -85,10 +86,8 @@ int lt__cmd_snapshot(int argc, char **argv)
 			return 0;
 		default: {
 			int rc = lt__common_opt(&common, c, optarg);
-			if (rc == 1) {
-				snapshot_usage(stderr);
-				return 2;
-			}
+			if (rc == 1)
+				return lt__bad_option(c, argv, longopts, "snapshot");
 			if (rc)
 				return rc;
 		}
@@ -246,7 +245,8 @@ int lt__cmd_stats(int argc, char **argv)
 	bool json = false, have_at = false;
 	char err[LT__ERR_LEN];
 	int c;
-	while ((c = getopt_long(argc, argv, "n:f:h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":n:f:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (lt__group_by_parse(optarg, &g.by))
@@ -277,10 +277,8 @@ int lt__cmd_stats(int argc, char **argv)
 			return 0;
 		default: {
 			int rc = lt__common_opt(&common, c, optarg);
-			if (rc == 1) {
-				stats_usage(stderr);
-				return 2;
-			}
+			if (rc == 1)
+				return lt__bad_option(c, argv, longopts, "stats");
 			if (rc)
 				return rc;
 		}

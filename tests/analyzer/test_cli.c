@@ -179,3 +179,36 @@ Test(cli, dump_lines)
 	free(path);
 	tb_free(tb);
 }
+
+/* An unknown option, or one missing its value, is one line naming it and
+ * exit status 2 for every subcommand, not the whole --help. */
+Test(cli, unknown_option_is_one_line_exit_2)
+{
+	static const struct {
+		const char *args, *want;
+	} cases[] = {
+	    {"--bogus x.bin", "unknown option --bogus (see --help)"},
+	    {"report --bogus=1 x.bin", "unknown option --bogus (see --help)"},
+	    {"-Q x.bin", "unknown option -Q (see --help)"},
+	    {"x.bin --top", "option --top needs a value (see --help)"},
+	    {"x.bin -n", "option -n needs a value (see --help)"},
+	    {"--dump=yes x.bin", "option --dump takes no value (see --help)"},
+	    {"--s x.bin", "ambiguous option --s (see --help)"},
+	    {"snapshot --bogus x.bin", "unknown option --bogus (see snapshot --help)"},
+	    {"stats --bogus x.bin", "unknown option --bogus (see stats --help)"},
+	    {"stats x.bin --by", "option --by needs a value (see stats --help)"},
+	    {"growth --bogus x.bin", "unknown option --bogus (see growth --help)"},
+	    {"growth -Q x.bin", "unknown option -Q (see growth --help)"},
+	    {"diff --bogus a b", "unknown option --bogus (see diff --help)"},
+	    {"diff a b --show-hidden=1", "option --show-hidden takes no value (see diff --help)"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char want[256];
+		snprintf(want, sizeof want, "leaktrace-report: %s\n", cases[i].want);
+		struct result r;
+		run(&r, cases[i].args);
+		cr_assert_eq(r.status, 2, "status %d for %s", r.status, cases[i].args);
+		cr_assert_str_eq(r.err, want, "stderr for %s", cases[i].args);
+		cr_assert_str_eq(r.out, "", "stdout for %s", cases[i].args);
+	}
+}
