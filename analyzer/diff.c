@@ -289,6 +289,7 @@ static json_t *side_json(const lt__snapshot_t *s, uint64_t size, uint64_t count)
 	json_object_set_new(o, "source", json_string(s->source));
 	json_object_set_new(o, "point", s->point ? json_string(s->point) : json_null());
 	json_object_set_new(o, "time_s", s->time_s >= 0 ? json_real(s->time_s) : json_null());
+	json_object_set_new(o, "truncated", json_boolean(s->truncated)); /* an incomplete trace */
 	json_object_set_new(o, "size", lt__jint(size));
 	json_object_set_new(o, "count", lt__jint(count));
 	return o;
@@ -365,8 +366,9 @@ static void diff_usage(FILE *out)
 	      "  -n, --top=N              groups shown (default 10, 0 = all; groups over a\n"
 	      "                           threshold are always shown; JSON lists all)\n"
 	      "  -o, --output=FILE        write there instead of standard output\n" LT__COMMON_USAGE
-	      "\nexit status: 0 within the thresholds, 1 memory grew beyond a threshold,\n"
-	      "2 bad usage or unreadable input.\n",
+	      "\nexit status: 0 within the thresholds (also for an incomplete trace, with a\n"
+	      "warning), 1 memory grew beyond a threshold,\n"
+	      "2 bad usage, or a missing, empty, foreign or corrupt input file\n",
 	      out);
 }
 
@@ -474,8 +476,19 @@ static int parse_diff_args(int argc, char **argv, struct diff *d, struct diff_ar
 	}
 	if (d->groups.cumulative && d->groups.by == LT__BY_TRACEBACK)
 		return lt__fail("--cumulative does not apply to --by traceback");
-	if (o->npaths == 1 && !(o->from && o->to))
-		return lt__fail("diff of one trace needs --from and --to (or give two snapshots)");
+	if (o->npaths == 1 && !(o->from && o->to)) {
+		/* What the one file is decides what is missing. */
+		int kind = lt__input_check(o->paths[0], LT__INPUT_TRACE | LT__INPUT_SNAPSHOT);
+		if (!kind)
+			return 2;
+		if (kind == LT__INPUT_SNAPSHOT)
+			return lt__fail("%s: diff needs a second snapshot (or one trace with "
+			                "--from and --to)",
+			                o->paths[0]);
+		return lt__fail("%s: diff of one trace needs --from and --to (or give two "
+		                "snapshots)",
+		                o->paths[0]);
+	}
 	if (o->npaths == 2 && (o->from || o->to))
 		return lt__fail("--from/--to take two points of one trace; give one trace");
 	if (o->npaths == 0)
@@ -494,8 +507,8 @@ static int load_sides(const struct diff_args *o, lt__snapshot_t *s[2])
 			rc = lt__snapshot_load(o->paths[1], NULL, &o->common.sym, &s[1]);
 		return rc;
 	}
-	if (!lt__is_trace_file(o->paths[0]))
-		return lt__fail("%s: --from/--to want a trace file, not a snapshot", o->paths[0]);
+	if (!lt__input_check(o->paths[0], LT__INPUT_TRACE))
+		return 2;
 	lt__point_t points[2];
 	if (lt__point_parse(o->from, &points[0], err, sizeof err) ||
 	    lt__point_parse(o->to, &points[1], err, sizeof err))

@@ -30,7 +30,7 @@ static void snapshot_usage(FILE *out)
 	      "                           K-th occurrence; marker:NAME for any name), or\n"
 	      "                           a time since the start: 1.5, 1.5s, 250ms\n"
 	      "  -o, --output=FILE        write there instead of standard output\n" LT__COMMON_USAGE
-	      "\nexit status: 0 written, 2 bad usage or unreadable trace.\n",
+	          LT__EXIT_STATUS("written"),
 	      out);
 }
 
@@ -130,8 +130,7 @@ static void stats_usage(FILE *out)
 	      "  -n, --top=N              groups shown (default 10, 0 = all)\n"
 	      "  -f, --format=FMT         text (default) or json\n"
 	      "  --at=POINT               for a trace: as snapshot --at (default "
-	      "end)\n" LT__COMMON_USAGE
-	      "\nexit status: 0 printed, 2 bad usage or unreadable input.\n",
+	      "end)\n" LT__COMMON_USAGE LT__EXIT_STATUS("printed"),
 	      out);
 }
 
@@ -206,6 +205,7 @@ static int print_stats_json(FILE *out, const lt__snapshot_t *s, const lt__groups
 	json_object_set_new(doc, "schema", json_string("leaktrace-stats/1"));
 	json_object_set_new(doc, "snapshot", json_string(s->source));
 	json_object_set_new(doc, "point", s->point ? json_string(s->point) : json_null());
+	json_object_set_new(doc, "truncated", json_boolean(s->truncated)); /* an incomplete trace */
 	json_object_set_new(doc, "by", json_string(lt__group_by_name(g->by)));
 	json_object_set_new(doc, "cumulative", json_boolean(g->cumulative));
 	json_object_set_new(doc, "size", lt__jint(g->size));
@@ -289,7 +289,10 @@ int lt__cmd_stats(int argc, char **argv)
 	if (g.cumulative && g.by == LT__BY_TRACEBACK)
 		return lt__fail("--cumulative does not apply to --by traceback");
 	lt__snapshot_t *s;
-	if (have_at && !lt__is_trace_file(argv[optind]))
+	int kind = lt__input_check(argv[optind], LT__INPUT_TRACE | LT__INPUT_SNAPSHOT);
+	if (!kind)
+		return 2;
+	if (have_at && kind != LT__INPUT_TRACE)
 		return lt__fail("%s: --at takes a point of a trace, and this is not one",
 		                argv[optind]);
 	int status = lt__snapshot_load(argv[optind], &at, &common.sym, &s);
