@@ -84,6 +84,16 @@ static const char *signed_size(int64_t v, char *buf, size_t len)
 	return buf;
 }
 
+/* "+1,234", "-153,361" or "0": a count difference, grouped like every
+ * other count. diff_of() keeps v above INT64_MIN, so -v is defined. */
+static const char *signed_count(int64_t v, char *buf, size_t len)
+{
+	char t[32];
+	lt__thousands(v < 0 ? (uint64_t)(-v) : (uint64_t)v, t, sizeof t);
+	snprintf(buf, len, "%s%s", v > 0 ? "+" : v < 0 ? "-" : "", t);
+	return buf;
+}
+
 static void thresholds_text(const struct diff *d, char *buf, size_t len)
 {
 	char a[48];
@@ -129,21 +139,20 @@ static void print_text(FILE *out, const struct diff *d)
 			hidden++;
 			continue;
 		}
-		char cd[32];
-		int64_t count_diff = diff_of(gr->count, gr->old_count);
-		snprintf(cd, sizeof cd, "%s%" PRId64, count_diff > 0 ? "+" : "", count_diff);
-		fprintf(out, "%12s %12s %10" PRIu64 " %11s  %s%s\n",
-		        lt__human_size(gr->size, a, sizeof a),
-		        signed_size(diff_of(gr->size, gr->old_size), b, sizeof b), gr->count, cd,
+		char n[32], cd[48];
+		fprintf(out, "%12s %12s %10s %11s  %s%s\n", lt__human_size(gr->size, a, sizeof a),
+		        signed_size(diff_of(gr->size, gr->old_size), b, sizeof b),
+		        lt__thousands(gr->count, n, sizeof n),
+		        signed_count(diff_of(gr->count, gr->old_count), cd, sizeof cd),
 		        lt__group_label(g, gr, label, sizeof label), gr->failed ? "  [FAIL]" : "");
 	}
 	if (hidden)
 		fprintf(out, "%12s ... %zu more groups (--top 0 shows all)\n", "", hidden);
-	int64_t count_diff = diff_of(g->count, g->old_count);
-	fprintf(out, "total: %s (%s), count=%" PRIu64 " (%s%" PRId64 ")\n",
-	        lt__human_size(g->size, a, sizeof a),
-	        signed_size(diff_of(g->size, g->old_size), b, sizeof b), g->count,
-	        count_diff > 0 ? "+" : "", count_diff);
+	char n[32], cd[48];
+	fprintf(out, "total: %s (%s), count=%s (%s)\n", lt__human_size(g->size, a, sizeof a),
+	        signed_size(diff_of(g->size, g->old_size), b, sizeof b),
+	        lt__thousands(g->count, n, sizeof n),
+	        signed_count(diff_of(g->count, g->old_count), cd, sizeof cd));
 	thresholds_text(d, th, sizeof th);
 	if (!d->have_size && !d->have_pct)
 		return;

@@ -183,7 +183,8 @@ static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__group
 			fputc('\n', out);
 		}
 		if (gr->nframes > LT__STATS_FRAMES)
-			fprintf(out, "      ... %zu more frames\n", gr->nframes - LT__STATS_FRAMES);
+			fprintf(out, "      ... %zu more %s\n", gr->nframes - LT__STATS_FRAMES,
+			        gr->nframes - LT__STATS_FRAMES == 1 ? "frame" : "frames");
 	}
 	if (shown < g->n) {
 		uint64_t size = 0, count = 0;

@@ -412,3 +412,75 @@ Test(cli, help_documents_exit_status_2)
 		          "%s", r.out);
 	}
 }
+
+/* ---- wording ------------------------------------------------------------ */
+
+Test(cli, no_events_is_not_0_threads)
+{
+	tb_t *tb = small_trace();
+	char *path = write_tb(tb, LT_FILE_HEADER_LEN);
+	char args[256];
+	snprintf(args, sizeof args, "--no-color '%s'", path);
+	struct result r;
+	run(&r, args);
+	cr_assert_eq(r.status, 0);
+	cr_assert(strstr(r.out, "\nduration  0.000 s, no allocation events, trace is incomplete: "
+	                        "ends at byte 16\n"),
+	          "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
+
+Test(cli, one_more_frame_is_singular)
+{
+	/* LT__LEAK_FRAMES (12) frames are shown per leak: 13 leave one. */
+	uint64_t frames[13];
+	for (size_t i = 0; i < 13; i++)
+		frames[i] = 0x5000 + 16 * i;
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	tb_stack(tb, 1, 13, frames);
+	tb_at(tb, 1, 1);
+	tb_alloc(tb, 1, 64, 0x1000);
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	snprintf(args, sizeof args, "--no-color '%s'", path);
+	struct result r;
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "... 1 more frame\n"), "%s", r.out);
+	cr_assert_null(strstr(r.out, "1 more frames"), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
+
+Test(cli, diff_counts_have_thousands_separators)
+{
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	tb_at(tb, 1, 1);
+	tb_marker(tb, "before");
+	for (uint64_t i = 0; i < 1500; i++)
+		tb_alloc(tb, 1, 16, 0x100000 + 32 * i);
+	tb_marker(tb, "after");
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_ZSTD);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	snprintf(args, sizeof args, "diff '%s' --from before --to after", path);
+	struct result r;
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "      1,500      +1,500  "), "%s", r.out);
+	cr_assert(strstr(r.out, "count=1,500 (+1,500)\n"), "%s", r.out);
+	snprintf(args, sizeof args, "diff '%s' --from after --to before", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "count=0 (-1,500)\n"), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
