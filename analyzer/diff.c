@@ -84,6 +84,16 @@ static const char *signed_size(int64_t v, char *buf, size_t len)
 	return buf;
 }
 
+/* "+1,234", "-153,361" or "0": a count difference, grouped like every
+ * other count. diff_of() keeps v above INT64_MIN, so -v is defined. */
+static const char *signed_count(int64_t v, char *buf, size_t len)
+{
+	char t[32];
+	lt__thousands(v < 0 ? (uint64_t)(-v) : (uint64_t)v, t, sizeof t);
+	snprintf(buf, len, "%s%s", v > 0 ? "+" : v < 0 ? "-" : "", t);
+	return buf;
+}
+
 static void thresholds_text(const struct diff *d, char *buf, size_t len)
 {
 	char a[48];
@@ -129,21 +139,20 @@ static void print_text(FILE *out, const struct diff *d)
 			hidden++;
 			continue;
 		}
-		char cd[32];
-		int64_t count_diff = diff_of(gr->count, gr->old_count);
-		snprintf(cd, sizeof cd, "%s%" PRId64, count_diff > 0 ? "+" : "", count_diff);
-		fprintf(out, "%12s %12s %10" PRIu64 " %11s  %s%s\n",
-		        lt__human_size(gr->size, a, sizeof a),
-		        signed_size(diff_of(gr->size, gr->old_size), b, sizeof b), gr->count, cd,
+		char n[32], cd[48];
+		fprintf(out, "%12s %12s %10s %11s  %s%s\n", lt__human_size(gr->size, a, sizeof a),
+		        signed_size(diff_of(gr->size, gr->old_size), b, sizeof b),
+		        lt__thousands(gr->count, n, sizeof n),
+		        signed_count(diff_of(gr->count, gr->old_count), cd, sizeof cd),
 		        lt__group_label(g, gr, label, sizeof label), gr->failed ? "  [FAIL]" : "");
 	}
 	if (hidden)
 		fprintf(out, "%12s ... %zu more groups (--top 0 shows all)\n", "", hidden);
-	int64_t count_diff = diff_of(g->count, g->old_count);
-	fprintf(out, "total: %s (%s), count=%" PRIu64 " (%s%" PRId64 ")\n",
-	        lt__human_size(g->size, a, sizeof a),
-	        signed_size(diff_of(g->size, g->old_size), b, sizeof b), g->count,
-	        count_diff > 0 ? "+" : "", count_diff);
+	char n[32], cd[48];
+	fprintf(out, "total: %s (%s), count=%s (%s)\n", lt__human_size(g->size, a, sizeof a),
+	        signed_size(diff_of(g->size, g->old_size), b, sizeof b),
+	        lt__thousands(g->count, n, sizeof n),
+	        signed_count(diff_of(g->count, g->old_count), cd, sizeof cd));
 	thresholds_text(d, th, sizeof th);
 	if (!d->have_size && !d->have_pct)
 		return;
@@ -289,6 +298,7 @@ static json_t *side_json(const lt__snapshot_t *s, uint64_t size, uint64_t count)
 	json_object_set_new(o, "source", json_string(s->source));
 	json_object_set_new(o, "point", s->point ? json_string(s->point) : json_null());
 	json_object_set_new(o, "time_s", s->time_s >= 0 ? json_real(s->time_s) : json_null());
+	json_object_set_new(o, "truncated", json_boolean(s->truncated)); /* an incomplete trace */
 	json_object_set_new(o, "size", lt__jint(size));
 	json_object_set_new(o, "count", lt__jint(count));
 	return o;
@@ -365,8 +375,9 @@ static void diff_usage(FILE *out)
 	      "  -n, --top=N              groups shown (default 10, 0 = all; groups over a\n"
 	      "                           threshold are always shown; JSON lists all)\n"
 	      "  -o, --output=FILE        write there instead of standard output\n" LT__COMMON_USAGE
-	      "\nexit status: 0 within the thresholds, 1 memory grew beyond a threshold,\n"
-	      "2 bad usage or unreadable input.\n",
+	      "\nexit status: 0 within the thresholds (also for an incomplete trace, with a\n"
+	      "warning), 1 memory grew beyond a threshold,\n"
+	      "2 bad usage, or a missing, empty, foreign or corrupt input file\n",
 	      out);
 }
 
@@ -397,7 +408,8 @@ static int parse_diff_args(int argc, char **argv, struct diff *d, struct diff_ar
 	};
 	static const char *const formats[] = {"text", "json", "markdown", "junit"};
 	int c;
-	while ((c = getopt_long(argc, argv, "f:n:o:h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":f:n:o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (lt__group_by_parse(optarg, &d->groups.by))
@@ -457,10 +469,8 @@ static int parse_diff_args(int argc, char **argv, struct diff *d, struct diff_ar
 			exit(0);
 		default: {
 			int rc = lt__common_opt(&o->common, c, optarg);
-			if (rc == 1) {
-				diff_usage(stderr);
-				return 2;
-			}
+			if (rc == 1)
+				return lt__bad_option(c, argv, longopts, "diff");
 			if (rc)
 				return rc;
 		}
@@ -475,8 +485,19 @@ static int parse_diff_args(int argc, char **argv, struct diff *d, struct diff_ar
 	}
 	if (d->groups.cumulative && d->groups.by == LT__BY_TRACEBACK)
 		return lt__fail("--cumulative does not apply to --by traceback");
-	if (o->npaths == 1 && !(o->from && o->to))
-		return lt__fail("diff of one trace needs --from and --to (or give two snapshots)");
+	if (o->npaths == 1 && !(o->from && o->to)) {
+		/* What the one file is decides what is missing. */
+		int kind = lt__input_check(o->paths[0], LT__INPUT_TRACE | LT__INPUT_SNAPSHOT);
+		if (!kind)
+			return 2;
+		if (kind == LT__INPUT_SNAPSHOT)
+			return lt__fail("%s: diff needs a second snapshot (or one trace with "
+			                "--from and --to)",
+			                o->paths[0]);
+		return lt__fail("%s: diff of one trace needs --from and --to (or give two "
+		                "snapshots)",
+		                o->paths[0]);
+	}
 	if (o->npaths == 2 && (o->from || o->to))
 		return lt__fail("--from/--to take two points of one trace; give one trace");
 	if (o->npaths == 0)
@@ -495,8 +516,8 @@ static int load_sides(const struct diff_args *o, lt__snapshot_t *s[2])
 			rc = lt__snapshot_load(o->paths[1], NULL, &o->common.sym, &s[1]);
 		return rc;
 	}
-	if (!lt__is_trace_file(o->paths[0]))
-		return lt__fail("%s: --from/--to want a trace file, not a snapshot", o->paths[0]);
+	if (!lt__input_check(o->paths[0], LT__INPUT_TRACE))
+		return 2;
 	lt__point_t points[2];
 	if (lt__point_parse(o->from, &points[0], err, sizeof err) ||
 	    lt__point_parse(o->to, &points[1], err, sizeof err))

@@ -228,7 +228,7 @@ static int sample_trace(const char *trace, lt__analysis_t *a, struct sampler *s,
 			break;
 		}
 	}
-	int status = lt__trace_finish(a, rc, truncated);
+	int status = lt__trace_finish(a, trace, rc, truncated);
 	if (status)
 		return status;
 	/* Close the windows up to the end, the last one partial. */
@@ -616,7 +616,7 @@ static void growth_usage(FILE *out)
 	    "  -n, --top=N              call sites shown (default 10, 0 = all)\n"
 	    "  -a, --all                show stable call sites too\n"
 	    "  -f, --format=FMT         text (default) or json (every call site)\n" LT__COMMON_USAGE
-	    "\nexit status: 0 printed, 2 bad usage or unreadable trace.\n",
+	        LT__EXIT_STATUS("printed"),
 	    out);
 }
 
@@ -642,7 +642,8 @@ int lt__cmd_growth(int argc, char **argv)
 	const char *until_arg = NULL;
 	char err[LT__ERR_LEN];
 	int c;
-	while ((c = getopt_long(argc, argv, "w:n:af:h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":w:n:af:h", longopts, NULL)) != -1) {
 		char *end;
 		switch (c) {
 		case 'w': {
@@ -687,10 +688,8 @@ int lt__cmd_growth(int argc, char **argv)
 			return 0;
 		default: {
 			int rc = lt__common_opt(&common, c, optarg);
-			if (rc == 1) {
-				growth_usage(stderr);
-				return 2;
-			}
+			if (rc == 1)
+				return lt__bad_option(c, argv, longopts, "growth");
 			if (rc)
 				return rc;
 		}
@@ -699,10 +698,6 @@ int lt__cmd_growth(int argc, char **argv)
 	if (optind != argc - 1)
 		return lt__fail("growth wants one trace file (see growth --help)");
 	g.trace = argv[optind];
-	if (!lt__is_trace_file(g.trace))
-		return lt__fail("%s: not a leaktrace trace (growth needs the trace, not a "
-		                "snapshot)",
-		                g.trace);
 
 	struct sampler s = {.cap = 2 * LT__RAW_PER_WINDOW * g.windows};
 	lt__analysis_t a;

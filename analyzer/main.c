@@ -16,9 +16,9 @@
 #include "commands.h"
 #include "dump.h"
 #include "report.h"
+#include "snapshot.h"
 #include "symbolize.h"
 
-#define LT__MAX_SKIP 64 /* --skip-function patterns */
 #define LT__PROGRESS_MIN_BYTES (64u << 20) /* smaller traces read too fast to bother */
 
 enum lt__format { LT__FMT_TEXT, LT__FMT_JSON, LT__FMT_FOLDED };
@@ -58,9 +58,7 @@ static void usage(FILE *out)
 	      "      --dump               print every record of the trace, one per line\n"
 	      "  -h, --help               this text\n"
 	      "  -V, --version            the version\n"
-	      "\n"
-	      "exit status: 0 report written (also for a truncated trace, with a warning),\n"
-	      "2 bad usage or unreadable, foreign or corrupt trace.\n",
+	      LT__EXIT_STATUS("report written"),
 	      out);
 }
 
@@ -92,7 +90,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "f:n:hV", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":f:n:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			if (strcmp(optarg, "text") == 0)
@@ -158,8 +157,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			puts("leaktrace-report " LT_VERSION);
 			exit(0);
 		default:
-			usage(stderr);
-			return 2;
+			return lt__bad_option(c, argv, longopts, NULL);
 		}
 	}
 	if (optind != argc - 1) {
@@ -176,6 +174,8 @@ static int run_dump(const struct options *o)
 {
 	lt__decode_opts_t dopts = {.emit_blocks = true, .follow_parent = true};
 	lt__decoder_t *d;
+	if (!lt__input_check(o->trace, LT__INPUT_TRACE))
+		return 2;
 	int rc = lt__decoder_open(&d, o->trace, &dopts);
 	if (rc == 0)
 		rc = lt__dump_trace(d, stdout);
@@ -187,11 +187,7 @@ static int run_dump(const struct options *o)
 		return 2;
 	}
 	uint64_t at;
-	if (lt__decoder_truncated(d, &at))
-		fprintf(stderr,
-			"leaktrace-report: trace is incomplete: ends at byte %llu "
-			"(the program was probably killed)\n",
-			(unsigned long long)at);
+	lt__trace_incomplete(d, o->trace, &at);
 	lt__decoder_close(d);
 	return ferror(stdout) ? 2 : 0;
 }
@@ -208,6 +204,8 @@ static int run_report(const struct options *o)
 {
 	lt__analysis_t a;
 	int status = 2;
+	if (!lt__input_check(o->trace, LT__INPUT_TRACE))
+		return 2;
 	int rc = lt__analysis_open(&a, o->trace, NULL, NULL);
 	bool show_progress = isatty(STDERR_FILENO);
 	if (rc == 0)
@@ -226,12 +224,7 @@ static int run_report(const struct options *o)
 
 	lt__report_t r = {.trace_path = o->trace, .replay = a.replay, .top = o->top,
 			  .metric = o->metric, .warnings = lt__decoder_warnings(a.dec)};
-	r.truncated = lt__decoder_truncated(a.dec, &r.truncated_at);
-	if (r.truncated)
-		fprintf(stderr,
-			"leaktrace-report: trace is incomplete: ends at byte %llu "
-			"(the program was probably killed)\n",
-			(unsigned long long)r.truncated_at);
+	r.truncated = lt__trace_incomplete(a.dec, o->trace, &r.truncated_at);
 	lt__merge_stats(a.merge, &r.merge);
 	/* What the report needs from the input is copied: the decoder, the
 	 * merge and the live blocks go before symbolization, which is the

@@ -22,6 +22,11 @@ static const struct style plain = {"", "", "", "", "", ""};
 static const struct style ansi = {"\033[1m", "\033[31m", "\033[33m", "\033[36m",
 				  "\033[2m", "\033[0m"};
 
+static const char *plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
 static void frame_line(FILE *out, const struct style *st, const char *verb,
 		       const lt__frame_t *f)
 {
@@ -49,13 +54,8 @@ static void stack_lines(FILE *out, const struct style *st, const lt__callsite_t 
 	for (size_t i = 0; i < c->nframes && i < max; i++)
 		frame_line(out, st, i == 0 ? "at" : "by", c->frames[i]);
 	if (c->nframes > max)
-		fprintf(out, "       %s... %zu more frames%s\n", st->dim, c->nframes - max,
-			st->reset);
-}
-
-static const char *plural(uint64_t n, const char *one, const char *many)
-{
-	return n == 1 ? one : many;
+		fprintf(out, "       %s... %zu more %s%s\n", st->dim, c->nframes - max,
+			plural(c->nframes - max, "frame", "frames"), st->reset);
 }
 
 static void section(FILE *out, const struct style *st, const char *title, const char *what)
@@ -83,8 +83,12 @@ static void print_summary(FILE *out, const struct style *st, const lt__report_t 
 					     : ", without its parent's part (parent trace not read)");
 	}
 	double secs = (double)lt__replay_duration_ns(r->replay) / 1e9;
-	fprintf(out, "duration  %.3f s, %" PRIu64 " %s, ", secs, lt__replay_threads(r->replay),
-		plural(lt__replay_threads(r->replay), "thread", "threads"));
+	uint64_t threads = lt__replay_threads(r->replay);
+	if (threads)
+		fprintf(out, "duration  %.3f s, %" PRIu64 " %s, ", secs, threads,
+			plural(threads, "thread", "threads"));
+	else /* no thread recorded an allocation event */
+		fprintf(out, "duration  %.3f s, no allocation events, ", secs);
 	if (r->truncated)
 		fprintf(out, "%strace is incomplete: ends at byte %" PRIu64 "%s\n", st->yellow,
 			r->truncated_at, st->reset);

@@ -5,7 +5,9 @@
 #define _GNU_SOURCE
 #include "snapshot.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -14,6 +16,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "leaktrace/format.h"
 
@@ -137,16 +141,147 @@ bool lt__point_names(const lt__point_t *p, const char *name)
 	return strlen(name) == p->marker_len && strncmp(name, p->marker, p->marker_len) == 0;
 }
 
-bool lt__is_trace_file(const char *path)
+/* The name of the long option in arg ("--name" or "--name=value"), without
+ * the dashes and the value: sets *len and returns where it starts. */
+static const char *long_name(const char *arg, int *len)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return false;
-	char magic[LT_FILE_MAGIC_LEN];
-	bool yes = fread(magic, 1, sizeof magic, f) == sizeof magic &&
-	           memcmp(magic, LT_FILE_MAGIC, LT_FILE_MAGIC_LEN) == 0;
-	fclose(f);
-	return yes;
+	const char *name = arg + 2;
+	const char *eq = strchr(name, '=');
+	size_t n = eq ? (size_t)(eq - name) : strlen(name);
+	*len = n > 64 ? 64 : (int)n;
+	return name;
+}
+
+int lt__bad_option(int c, char *const argv[], const struct option *longopts, const char *cmd)
+{
+	char see[64];
+	snprintf(see, sizeof see, "(see %s%s--help)", cmd ? cmd : "", cmd ? " " : "");
+	/* getopt_long() has stepped past the element that failed except for an
+	 * unknown short option inside a group ("-xq"): optopt tells those
+	 * apart, being 0 only for a long option it could not match. */
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	bool is_long = strncmp(arg, "--", 2) == 0 && arg[2] != '\0';
+	if (c == ':') {
+		if (is_long) {
+			int len;
+			const char *name = long_name(arg, &len);
+			return lt__fail("option --%.*s needs a value %s", len, name, see);
+		}
+		return lt__fail("option -%c needs a value %s", optopt, see);
+	}
+	if (optopt != 0 && !is_long)
+		return lt__fail("unknown option -%c %s", isprint(optopt) ? optopt : '?', see);
+	if (!is_long)
+		return lt__fail("unknown option %s %s", arg, see);
+	int len;
+	const char *name = long_name(arg, &len);
+	if (optopt != 0) /* a known option given a value it does not take */
+		return lt__fail("option --%.*s takes no value %s", len, name, see);
+	/* An abbreviation that fits several options is ambiguous, not unknown. */
+	size_t fits = 0;
+	for (const struct option *o = longopts; o->name; o++)
+		if (strncmp(o->name, name, (size_t)len) == 0 &&
+		    (o == longopts || o[-1].val != o->val))
+			fits++;
+	if (fits > 1)
+		return lt__fail("ambiguous option --%.*s %s", len, name, see);
+	return lt__fail("unknown option --%.*s %s", len, name, see);
+}
+
+/* The value of a top-level "schema" key in the JSON text head, for naming
+ * what a JSON document is; "" when there is none in sight. */
+static void sniff_schema(const char *head, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	const char *p = strstr(head, "\"schema\"");
+	if (!p)
+		return;
+	p += strlen("\"schema\"");
+	p += strspn(p, " \t\r\n");
+	if (*p++ != ':')
+		return;
+	p += strspn(p, " \t\r\n");
+	if (*p++ != '"')
+		return;
+	size_t n = 0;
+	while (p[n] && p[n] != '"' && isprint((unsigned char)p[n]) && n + 1 < len)
+		n++;
+	if (p[n] != '"')
+		return;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+}
+
+#define LT__SNIFF_LEN 4096 /* enough for a JSON document's "schema" key */
+
+int lt__input_check(const char *path, unsigned want)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return lt__fail("%s: %s", path, strerror(errno)), 0;
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int err = errno;
+		close(fd);
+		return lt__fail("%s: %s", path, strerror(err)), 0;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		close(fd);
+		return lt__fail("%s: %s", path, strerror(EISDIR)), 0;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return want & LT__INPUT_TRACE ? LT__INPUT_TRACE : LT__INPUT_SNAPSHOT;
+	}
+	if (st.st_size == 0) {
+		close(fd);
+		return lt__fail("%s: empty file (no trace header)", path), 0;
+	}
+	char head[LT__SNIFF_LEN + 1];
+	ssize_t got;
+	do
+		got = read(fd, head, LT__SNIFF_LEN);
+	while (got < 0 && errno == EINTR);
+	int err = errno;
+	close(fd);
+	if (got < 0)
+		return lt__fail("%s: %s", path, strerror(err)), 0;
+	head[got] = '\0';
+	size_t cmp = (size_t)got < LT_FILE_MAGIC_LEN ? (size_t)got : LT_FILE_MAGIC_LEN;
+	if (got > 0 && memcmp(head, LT_FILE_MAGIC, cmp) == 0) {
+		if (want & LT__INPUT_TRACE)
+			return LT__INPUT_TRACE;
+		return lt__fail("%s: a leaktrace trace, not a snapshot", path), 0;
+	}
+	/* A JSON document opens with '{' or '[' after any white space (and
+	 * perhaps a UTF-8 byte order mark). */
+	const char *p = head;
+	if (strncmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3;
+	p += strspn(p, " \t\r\n");
+	bool json = *p == '{' || *p == '[';
+	if (json && (want & LT__INPUT_SNAPSHOT))
+		return LT__INPUT_SNAPSHOT;
+	if (json) {
+		char schema[64];
+		sniff_schema(head, schema, sizeof schema);
+		if (strcmp(schema, LT__SNAPSHOT_SCHEMA) == 0)
+			return lt__fail("%s: not a leaktrace trace but a snapshot (this needs the "
+			                "trace file)",
+			                path),
+			       0;
+		return lt__fail("%s: not a leaktrace trace but a JSON document%s%s%s (this needs "
+		                "the trace file)",
+		                path, schema[0] ? " of schema \"" : "", schema,
+		                schema[0] ? "\"" : ""),
+		       0;
+	}
+	if (want & LT__INPUT_SNAPSHOT)
+		return lt__fail("%s: neither a leaktrace trace nor a snapshot (no trace magic, "
+		                "not JSON)",
+		                path),
+		       0;
+	return lt__fail("%s: not a leaktrace trace (bad file magic)", path), 0;
 }
 
 int lt__common_opt(lt__common_opts_t *o, int c, const char *arg)
@@ -187,6 +322,9 @@ int lt__common_opt(lt__common_opts_t *o, int c, const char *arg)
 
 int lt__trace_open(lt__analysis_t *a, const char *path)
 {
+	memset(a, 0, sizeof *a);
+	if (!lt__input_check(path, LT__INPUT_TRACE))
+		return 2;
 	int rc = lt__analysis_open(a, path, NULL, NULL);
 	if (rc == 0)
 		return 0;
@@ -198,19 +336,31 @@ int lt__trace_open(lt__analysis_t *a, const char *path)
 	return 2;
 }
 
-int lt__trace_finish(lt__analysis_t *a, int rc, bool *truncated)
+bool lt__trace_incomplete(const lt__decoder_t *d, const char *path, uint64_t *at)
+{
+	bool cut = lt__decoder_truncated(d, at);
+	/* A trace always has a block (the PROCESS record comes first) unless
+	 * the program died before the writer's first flush. */
+	if (!cut && lt__decoder_position(d) <= LT_FILE_HEADER_LEN) {
+		cut = true;
+		*at = lt__decoder_position(d);
+	}
+	if (cut)
+		fprintf(stderr,
+		        "leaktrace-report: %s: trace is incomplete: ends at byte %" PRIu64
+		        " (the program was probably killed)\n",
+		        path, *at);
+	return cut;
+}
+
+int lt__trace_finish(lt__analysis_t *a, const char *path, int rc, bool *truncated)
 {
 	fputs(lt__decoder_warnings(a->dec), stderr);
 	if (rc < 0)
 		return lt__fail("%s", lt__decoder_error(a->dec)[0] ? lt__decoder_error(a->dec)
 		                                                   : strerror(-rc));
 	uint64_t at = 0;
-	bool cut = lt__decoder_truncated(a->dec, &at);
-	if (cut)
-		fprintf(stderr,
-		        "leaktrace-report: trace is incomplete: ends at byte %" PRIu64
-		        " (the program was probably killed)\n",
-		        at);
+	bool cut = lt__trace_incomplete(a->dec, path, &at);
 	if (truncated)
 		*truncated = cut;
 	return 0;
@@ -607,7 +757,7 @@ int lt__snapshot_take(const char *trace, const lt__point_t *points, size_t npoin
 		}
 	}
 	bool truncated = false;
-	int status = lt__trace_finish(&a, rc, &truncated);
+	int status = lt__trace_finish(&a, trace, rc, &truncated);
 	for (size_t i = 0; i < npoints && status == 0; i++) {
 		if (caps[i].taken)
 			continue;
@@ -794,7 +944,14 @@ static const char *parse_snapshot(json_t *doc, lt__snapshot_t *s)
 	if (!json_is_object(doc))
 		return "not a JSON object";
 	json_t *schema = json_object_get(doc, "schema");
-	if (!json_is_string(schema) || strcmp(json_string_value(schema), LT__SNAPSHOT_SCHEMA))
+	if (json_is_string(schema) && strcmp(json_string_value(schema), LT__SNAPSHOT_SCHEMA)) {
+		/* Another leaktrace output (a report, a diff) given by mistake. */
+		static char msg[160];
+		snprintf(msg, sizeof msg, "not a leaktrace snapshot but a \"%.64s\" document",
+		         json_string_value(schema));
+		return msg;
+	}
+	if (!json_is_string(schema))
 		return "not a leaktrace snapshot (no \"schema\": \"" LT__SNAPSHOT_SCHEMA "\")";
 	uint64_t version;
 	if (!get_uint(doc, "version", &version))
@@ -858,7 +1015,10 @@ int lt__snapshot_load(const char *path, const lt__point_t *at, const lt__sym_opt
                       lt__snapshot_t **out)
 {
 	*out = NULL;
-	if (lt__is_trace_file(path)) {
+	int kind = lt__input_check(path, LT__INPUT_TRACE | LT__INPUT_SNAPSHOT);
+	if (!kind)
+		return 2;
+	if (kind == LT__INPUT_TRACE) {
 		lt__point_t end = {.kind = LT__AT_END};
 		return lt__snapshot_take(path, at ? at : &end, 1, sym, out);
 	}
@@ -867,7 +1027,7 @@ int lt__snapshot_load(const char *path, const lt__point_t *at, const lt__sym_opt
 	if (!doc) {
 		if (jerr.line <= 0 || jerr.position == 0)
 			return lt__fail("%s: %s", path, jerr.text);
-		return lt__fail("%s: not a trace or a snapshot: %s (line %d)", path, jerr.text,
+		return lt__fail("%s: not a snapshot: invalid JSON: %s (line %d)", path, jerr.text,
 		                jerr.line);
 	}
 	lt__snapshot_t *s = calloc(1, sizeof *s);

@@ -6,6 +6,7 @@
 #ifndef LT_ANALYZER_SNAPSHOT_H
 #define LT_ANALYZER_SNAPSHOT_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -147,17 +148,47 @@ int lt__fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * Returns 0 or -EINVAL. */
 int lt__parse_size(const char *s, uint64_t *out);
 
-/* Whether path starts with the trace file magic. */
-bool lt__is_trace_file(const char *path);
+/* The end of every command's --help but diff's (which has a status 1 as
+ * well): the exit statuses. ok says what status 0 means ("printed"). */
+#define LT__EXIT_STATUS(ok)                                                                        \
+	"\nexit status: 0 " ok " (also for an incomplete trace, with a warning),\n"                \
+	"2 bad usage, or a missing, empty, foreign or corrupt input file\n"
 
-/* Opens a trace for the analysis pipeline; on failure prints the error and
- * returns 2 (the analysis is closed then). */
+/* Prints the one line for an option getopt_long() refused and returns 2.
+ * c is what getopt_long() returned ('?', or ':' when the option string
+ * starts with ':'), with opterr set to 0 so that getopt itself printed
+ * nothing; cmd is the subcommand for "(see CMD --help)", NULL for the
+ * report. Example: "leaktrace-report: unknown option --bogus (see --help)". */
+int lt__bad_option(int c, char *const argv[], const struct option *longopts, const char *cmd);
+
+/* What an input file holds, as its first bytes tell. */
+enum lt__input_kind {
+	LT__INPUT_TRACE = 1,    /* the trace magic, or a prefix of it (cut short) */
+	LT__INPUT_SNAPSHOT = 2, /* a JSON document (parsed and checked later) */
+};
+
+/* Looks at path before anything reads it: a missing or unreadable file, a
+ * directory, an empty file, or content that is none of the kinds in want
+ * (a mask of enum lt__input_kind) gets one line "leaktrace-report: PATH:
+ * PROBLEM" on stderr and 0 is returned; otherwise the kind. A pipe or
+ * another stream is not looked into (that would consume it): it counts
+ * as a trace when want allows one. */
+int lt__input_check(const char *path, unsigned want);
+
+/* Opens a trace for the analysis pipeline, after lt__input_check(); on
+ * failure prints the error and returns 2 (the analysis is closed then). */
 int lt__trace_open(lt__analysis_t *a, const char *path);
+
+/* Whether the trace d has read to its end stopped short, and at which
+ * byte: a block or the header cut by the end of the file, or a file that
+ * holds nothing after its header (the program was killed before its first
+ * block was written). When it did, prints the warning line naming path. */
+bool lt__trace_incomplete(const lt__decoder_t *d, const char *path, uint64_t *at);
 
 /* After the last step: prints the decoder's warnings and, for a truncated
  * trace, the warning that it is incomplete. rc is the last step's result;
  * returns 0, or 2 after printing the error of a failed read. */
-int lt__trace_finish(lt__analysis_t *a, int rc, bool *truncated);
+int lt__trace_finish(lt__analysis_t *a, const char *path, int rc, bool *truncated);
 
 /* Takes a snapshot at each of the npoints points of one trace, in one
  * pass. out[i] receives a new snapshot (free with lt__snapshot_free).

@@ -30,7 +30,7 @@ static void snapshot_usage(FILE *out)
 	      "                           K-th occurrence; marker:NAME for any name), or\n"
 	      "                           a time since the start: 1.5, 1.5s, 250ms\n"
 	      "  -o, --output=FILE        write there instead of standard output\n" LT__COMMON_USAGE
-	      "\nexit status: 0 written, 2 bad usage or unreadable trace.\n",
+	          LT__EXIT_STATUS("written"),
 	      out);
 }
 
@@ -71,7 +71,8 @@ int lt__cmd_snapshot(int argc, char **argv)
 	const char *output = NULL;
 	char err[LT__ERR_LEN];
 	int c;
-	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			if (lt__point_parse(optarg, &at, err, sizeof err))
@@ -85,10 +86,8 @@ int lt__cmd_snapshot(int argc, char **argv)
 			return 0;
 		default: {
 			int rc = lt__common_opt(&common, c, optarg);
-			if (rc == 1) {
-				snapshot_usage(stderr);
-				return 2;
-			}
+			if (rc == 1)
+				return lt__bad_option(c, argv, longopts, "snapshot");
 			if (rc)
 				return rc;
 		}
@@ -131,8 +130,7 @@ static void stats_usage(FILE *out)
 	      "  -n, --top=N              groups shown (default 10, 0 = all)\n"
 	      "  -f, --format=FMT         text (default) or json\n"
 	      "  --at=POINT               for a trace: as snapshot --at (default "
-	      "end)\n" LT__COMMON_USAGE
-	      "\nexit status: 0 printed, 2 bad usage or unreadable input.\n",
+	      "end)\n" LT__COMMON_USAGE LT__EXIT_STATUS("printed"),
 	      out);
 }
 
@@ -185,7 +183,8 @@ static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__group
 			fputc('\n', out);
 		}
 		if (gr->nframes > LT__STATS_FRAMES)
-			fprintf(out, "      ... %zu more frames\n", gr->nframes - LT__STATS_FRAMES);
+			fprintf(out, "      ... %zu more %s\n", gr->nframes - LT__STATS_FRAMES,
+			        gr->nframes - LT__STATS_FRAMES == 1 ? "frame" : "frames");
 	}
 	if (shown < g->n) {
 		uint64_t size = 0, count = 0;
@@ -207,6 +206,7 @@ static int print_stats_json(FILE *out, const lt__snapshot_t *s, const lt__groups
 	json_object_set_new(doc, "schema", json_string("leaktrace-stats/1"));
 	json_object_set_new(doc, "snapshot", json_string(s->source));
 	json_object_set_new(doc, "point", s->point ? json_string(s->point) : json_null());
+	json_object_set_new(doc, "truncated", json_boolean(s->truncated)); /* an incomplete trace */
 	json_object_set_new(doc, "by", json_string(lt__group_by_name(g->by)));
 	json_object_set_new(doc, "cumulative", json_boolean(g->cumulative));
 	json_object_set_new(doc, "size", lt__jint(g->size));
@@ -246,7 +246,8 @@ int lt__cmd_stats(int argc, char **argv)
 	bool json = false, have_at = false;
 	char err[LT__ERR_LEN];
 	int c;
-	while ((c = getopt_long(argc, argv, "n:f:h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":n:f:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (lt__group_by_parse(optarg, &g.by))
@@ -277,10 +278,8 @@ int lt__cmd_stats(int argc, char **argv)
 			return 0;
 		default: {
 			int rc = lt__common_opt(&common, c, optarg);
-			if (rc == 1) {
-				stats_usage(stderr);
-				return 2;
-			}
+			if (rc == 1)
+				return lt__bad_option(c, argv, longopts, "stats");
 			if (rc)
 				return rc;
 		}
@@ -291,7 +290,10 @@ int lt__cmd_stats(int argc, char **argv)
 	if (g.cumulative && g.by == LT__BY_TRACEBACK)
 		return lt__fail("--cumulative does not apply to --by traceback");
 	lt__snapshot_t *s;
-	if (have_at && !lt__is_trace_file(argv[optind]))
+	int kind = lt__input_check(argv[optind], LT__INPUT_TRACE | LT__INPUT_SNAPSHOT);
+	if (!kind)
+		return 2;
+	if (have_at && kind != LT__INPUT_TRACE)
 		return lt__fail("%s: --at takes a point of a trace, and this is not one",
 		                argv[optind]);
 	int status = lt__snapshot_load(argv[optind], &at, &common.sym, &s);

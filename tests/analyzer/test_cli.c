@@ -179,3 +179,308 @@ Test(cli, dump_lines)
 	free(path);
 	tb_free(tb);
 }
+
+/* ---- bad input, the same for every subcommand ---------------------------
+ * Every command that reads an input file refuses a missing, empty, foreign
+ * or mistaken one with exit status 2 and exactly one line on stderr that
+ * names the file and the problem; a trace cut right after its header
+ * (the program was killed at start) is reported with exit status 0 and
+ * exactly one warning line. */
+
+/* The ways to run a command on one input file, %s standing for it. */
+static const char *const trace_commands[] = {
+    "'%s'",          "report '%s'", "--dump '%s'",
+    "snapshot '%s'", "growth '%s'", "diff '%s' --from end --to end",
+};
+static const char *const any_commands[] = {"stats '%s'", "diff '%s' '%s'"};
+
+/* Runs fmt with path in place of every %s (at most two) and checks the
+ * exit status and that stderr is exactly want. */
+static void expect_exact(const char *fmt, const char *path, int status, const char *want)
+{
+	char args[1024];
+	snprintf(args, sizeof args, fmt, path, path);
+	struct result r;
+	run(&r, args);
+	cr_assert_eq(r.status, status, "status %d for %s (stderr '%s')", r.status, args, r.err);
+	cr_assert_str_eq(r.err, want, "stderr for %s", args);
+}
+
+/* Both tables, with the same expected line. */
+static void expect_all(const char *path, int status, const char *want)
+{
+	for (size_t i = 0; i < sizeof trace_commands / sizeof trace_commands[0]; i++)
+		expect_exact(trace_commands[i], path, status, want);
+	for (size_t i = 0; i < sizeof any_commands / sizeof any_commands[0]; i++)
+		expect_exact(any_commands[i], path, status, want);
+}
+
+static char *write_bytes(const void *bytes, size_t n)
+{
+	char *path = strdup("/tmp/lt-cli-XXXXXX");
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, bytes, n), (ssize_t)n);
+	close(fd);
+	return path;
+}
+
+Test(cli, empty_file_is_one_line_exit_2)
+{
+	char *path = write_bytes("", 0);
+	char want[256];
+	snprintf(want, sizeof want, "leaktrace-report: %s: empty file (no trace header)\n", path);
+	expect_all(path, 2, want);
+	/* diff with one file and no --from/--to says what is wrong with it. */
+	expect_exact("diff '%s'", path, 2, want);
+	unlink(path);
+	free(path);
+}
+
+Test(cli, directory_is_one_line_exit_2)
+{
+	expect_all("/tmp", 2, "leaktrace-report: /tmp: Is a directory\n");
+}
+
+Test(cli, missing_file_is_one_line_exit_2)
+{
+	const char *want = "leaktrace-report: /nonexistent/t.bin: No such file or directory\n";
+	expect_all("/nonexistent/t.bin", 2, want);
+	expect_exact("diff '%s'", "/nonexistent/t.bin", 2, want);
+}
+
+Test(cli, random_bytes_are_one_line_exit_2)
+{
+	unsigned char bytes[4096];
+	uint32_t x = 12345;
+	for (size_t i = 0; i < sizeof bytes; i++) {
+		x = x * 1103515245u + 12345u;
+		bytes[i] = (unsigned char)(x >> 16);
+	}
+	bytes[0] = 0x9c; /* neither the trace magic nor JSON */
+	char *path = write_bytes(bytes, sizeof bytes);
+	char want[256];
+	snprintf(want, sizeof want,
+	         "leaktrace-report: %s: not a leaktrace trace (bad file magic)\n", path);
+	for (size_t i = 0; i < sizeof trace_commands / sizeof trace_commands[0]; i++)
+		expect_exact(trace_commands[i], path, 2, want);
+	snprintf(want, sizeof want,
+	         "leaktrace-report: %s: neither a leaktrace trace nor a snapshot (no trace "
+	         "magic, not JSON)\n",
+	         path);
+	for (size_t i = 0; i < sizeof any_commands / sizeof any_commands[0]; i++)
+		expect_exact(any_commands[i], path, 2, want);
+	unlink(path);
+	free(path);
+}
+
+Test(cli, json_where_a_trace_is_needed_is_one_line_exit_2)
+{
+	/* A snapshot, written by the snapshot command from a real trace. */
+	tb_t *tb = small_trace();
+	char *trace = write_tb(tb, SIZE_MAX);
+	char *snap = strdup("/tmp/lt-cli-XXXXXX");
+	close(mkstemp(snap));
+	char args[512];
+	snprintf(args, sizeof args, "snapshot '%s' -o '%s'", trace, snap);
+	struct result r;
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	char want[512];
+	snprintf(want, sizeof want,
+	         "leaktrace-report: %s: not a leaktrace trace but a snapshot (this needs the "
+	         "trace file)\n",
+	         snap);
+	for (size_t i = 0; i < sizeof trace_commands / sizeof trace_commands[0]; i++)
+		expect_exact(trace_commands[i], snap, 2, want);
+	/* stats reads it; diff wants a second one. */
+	expect_exact("stats '%s'", snap, 0, "");
+	snprintf(want, sizeof want,
+	         "leaktrace-report: %s: diff needs a second snapshot (or one trace with --from "
+	         "and --to)\n",
+	         snap);
+	expect_exact("diff '%s'", snap, 2, want);
+
+	/* A JSON report where a snapshot is read, and where a trace is. */
+	static const char report[] = "{\"schema\": \"leaktrace-report/1\", \"summary\": {}}\n";
+	char *rep = write_bytes(report, sizeof report - 1);
+	snprintf(want, sizeof want,
+	         "leaktrace-report: %s: not a leaktrace snapshot but a \"leaktrace-report/1\" "
+	         "document\n",
+	         rep);
+	for (size_t i = 0; i < sizeof any_commands / sizeof any_commands[0]; i++)
+		expect_exact(any_commands[i], rep, 2, want);
+	snprintf(want, sizeof want,
+	         "leaktrace-report: %s: not a leaktrace trace but a JSON document of schema "
+	         "\"leaktrace-report/1\" (this needs the trace file)\n",
+	         rep);
+	expect_exact("growth '%s'", rep, 2, want);
+
+	/* stats and diff take a trace as well (its end). */
+	expect_exact("stats '%s'", trace, 0, "");
+	expect_exact("diff '%s' '%s'", trace, 0, "");
+	unlink(trace);
+	unlink(snap);
+	unlink(rep);
+	free(trace);
+	free(snap);
+	free(rep);
+	tb_free(tb);
+}
+
+Test(cli, header_only_trace_warns_and_exits_0)
+{
+	tb_t *tb = small_trace();
+	char *path = write_tb(tb, LT_FILE_HEADER_LEN);
+	char want[256];
+	snprintf(want, sizeof want,
+	         "leaktrace-report: %s: trace is incomplete: ends at byte 16 (the program was "
+	         "probably killed)\n",
+	         path);
+	for (size_t i = 0; i < sizeof trace_commands / sizeof trace_commands[0] - 1; i++)
+		expect_exact(trace_commands[i], path, 0, want);
+	expect_exact("stats '%s'", path, 0, want);
+
+	/* The JSON report says so too. */
+	char args[256];
+	snprintf(args, sizeof args, "--format=json '%s'", path);
+	struct result r;
+	run(&r, args);
+	cr_assert_eq(r.status, 0);
+	cr_assert(strstr(r.out, "\"truncated\": true"), "%s", r.out);
+	cr_assert(strstr(r.out, "\"truncated_at\": 16"), "%s", r.out);
+	unlink(path);
+	free(path);
+
+	/* A few bytes of the header: the readable trace ends at byte 0. */
+	path = write_tb(tb, 5);
+	snprintf(want, sizeof want,
+	         "leaktrace-report: %s: trace is incomplete: ends at byte 0 (the program was "
+	         "probably killed)\n",
+	         path);
+	expect_exact("'%s'", path, 0, want);
+	expect_exact("growth '%s'", path, 0, want);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
+
+/* An unknown option, or one missing its value, is one line naming it and
+ * exit status 2 for every subcommand, not the whole --help. */
+Test(cli, unknown_option_is_one_line_exit_2)
+{
+	static const struct {
+		const char *args, *want;
+	} cases[] = {
+	    {"--bogus x.bin", "unknown option --bogus (see --help)"},
+	    {"report --bogus=1 x.bin", "unknown option --bogus (see --help)"},
+	    {"-Q x.bin", "unknown option -Q (see --help)"},
+	    {"x.bin --top", "option --top needs a value (see --help)"},
+	    {"x.bin -n", "option -n needs a value (see --help)"},
+	    {"--dump=yes x.bin", "option --dump takes no value (see --help)"},
+	    {"--s x.bin", "ambiguous option --s (see --help)"},
+	    {"snapshot --bogus x.bin", "unknown option --bogus (see snapshot --help)"},
+	    {"stats --bogus x.bin", "unknown option --bogus (see stats --help)"},
+	    {"stats x.bin --by", "option --by needs a value (see stats --help)"},
+	    {"growth --bogus x.bin", "unknown option --bogus (see growth --help)"},
+	    {"growth -Q x.bin", "unknown option -Q (see growth --help)"},
+	    {"diff --bogus a b", "unknown option --bogus (see diff --help)"},
+	    {"diff a b --show-hidden=1", "option --show-hidden takes no value (see diff --help)"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char want[256];
+		snprintf(want, sizeof want, "leaktrace-report: %s\n", cases[i].want);
+		struct result r;
+		run(&r, cases[i].args);
+		cr_assert_eq(r.status, 2, "status %d for %s", r.status, cases[i].args);
+		cr_assert_str_eq(r.err, want, "stderr for %s", cases[i].args);
+		cr_assert_str_eq(r.out, "", "stdout for %s", cases[i].args);
+	}
+}
+
+Test(cli, help_documents_exit_status_2)
+{
+	static const char *const commands[] = {"--help", "snapshot --help", "stats --help",
+	                                       "growth --help", "diff --help"};
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		struct result r;
+		run(&r, commands[i]);
+		cr_assert_eq(r.status, 0);
+		cr_assert(strstr(r.out, "also for an incomplete trace, with a"), "%s", r.out);
+		cr_assert(strstr(r.out, "2 bad usage, or a missing, empty, foreign or corrupt "
+		                        "input file\n"),
+		          "%s", r.out);
+	}
+}
+
+/* ---- wording ------------------------------------------------------------ */
+
+Test(cli, no_events_is_not_0_threads)
+{
+	tb_t *tb = small_trace();
+	char *path = write_tb(tb, LT_FILE_HEADER_LEN);
+	char args[256];
+	snprintf(args, sizeof args, "--no-color '%s'", path);
+	struct result r;
+	run(&r, args);
+	cr_assert_eq(r.status, 0);
+	cr_assert(strstr(r.out, "\nduration  0.000 s, no allocation events, trace is incomplete: "
+	                        "ends at byte 16\n"),
+	          "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
+
+Test(cli, one_more_frame_is_singular)
+{
+	/* LT__LEAK_FRAMES (12) frames are shown per leak: 13 leave one. */
+	uint64_t frames[13];
+	for (size_t i = 0; i < 13; i++)
+		frames[i] = 0x5000 + 16 * i;
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	tb_stack(tb, 1, 13, frames);
+	tb_at(tb, 1, 1);
+	tb_alloc(tb, 1, 64, 0x1000);
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	snprintf(args, sizeof args, "--no-color '%s'", path);
+	struct result r;
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "... 1 more frame\n"), "%s", r.out);
+	cr_assert_null(strstr(r.out, "1 more frames"), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
+
+Test(cli, diff_counts_have_thousands_separators)
+{
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	tb_at(tb, 1, 1);
+	tb_marker(tb, "before");
+	for (uint64_t i = 0; i < 1500; i++)
+		tb_alloc(tb, 1, 16, 0x100000 + 32 * i);
+	tb_marker(tb, "after");
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_ZSTD);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	snprintf(args, sizeof args, "diff '%s' --from before --to after", path);
+	struct result r;
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "      1,500      +1,500  "), "%s", r.out);
+	cr_assert(strstr(r.out, "count=1,500 (+1,500)\n"), "%s", r.out);
+	snprintf(args, sizeof args, "diff '%s' --from after --to before", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "count=0 (-1,500)\n"), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
