@@ -42,6 +42,9 @@ static struct {
 	void (*_exit)(int) __attribute__((noreturn));
 	void (*_Exit)(int) __attribute__((noreturn));
 	void (*abort)(void) __attribute__((noreturn));
+	int (*close)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
 } real;
 
 /*
@@ -117,6 +120,9 @@ static void resolve(void)
 	RESOLVE(_exit);
 	RESOLVE(_Exit);
 	RESOLVE(abort);
+	RESOLVE(close);
+	RESOLVE(dup2);
+	RESOLVE(dup3);
 	RESOLVE(malloc); /* last: a non-NULL real.malloc means all are set */
 	atomic_store_explicit(&resolving, 0, memory_order_relaxed);
 	errno = saved;
@@ -455,6 +461,112 @@ LT_EXPORT void abort(void)
 	}
 	syscall(SYS_exit_group, 134);
 	__builtin_unreachable();
+}
+
+/* ---- the shim's own descriptors (fdguard.c) ----
+ *
+ * A program that closes "every" descriptor (a daemon's close loop,
+ * closefrom, close_range) or dup2()s onto a number the shim holds must
+ * neither take the trace file away nor see anything it would not see
+ * without the shim: a close of the shim's number fails with EBADF, as it
+ * would natively (the number was free), and a dup2 onto it first moves the
+ * shim's descriptor elsewhere. The real functions may still be unresolved
+ * here (nothing has called malloc yet); the system calls stand in. */
+
+static int real_close(int fd)
+{
+	return real.close ? real.close(fd) : (int)syscall(SYS_close, fd);
+}
+
+LT_EXPORT int close(int fd)
+{
+	if (LT_UNLIKELY(lt__fd_protects(fd))) {
+		errno = EBADF;
+		return -1;
+	}
+	return real_close(fd);
+}
+
+/* close_range(2) over [first, last] except the shim's descriptors: one
+ * system call per piece. 0, or -1 with errno from the first failure. */
+static int close_range_around(unsigned first, unsigned last, int flags)
+{
+	int ours[LT_FD_SLOTS];
+	int n = first <= last ? lt__fd_guarded_in(first, last, ours) : 0;
+	if (n == 0)
+		return (int)syscall(SYS_close_range, first, last, flags);
+	int rc = 0, err = 0;
+	unsigned lo = first;
+	for (int i = 0; i <= n; i++) {
+		unsigned hi;
+		if (i < n) {
+			if ((unsigned)ours[i] == lo) {
+				lo++;
+				continue;
+			}
+			hi = (unsigned)ours[i] - 1;
+		} else {
+			if (lo > last || (n && (unsigned)ours[n - 1] == UINT32_MAX))
+				break;
+			hi = last;
+		}
+		if (syscall(SYS_close_range, lo, hi, flags) != 0 && !rc) {
+			rc = -1;
+			err = errno;
+		}
+		if (i < n)
+			lo = (unsigned)ours[i] + 1;
+	}
+	if (rc)
+		errno = err;
+	return rc;
+}
+
+LT_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	return close_range_around(first, last, flags);
+}
+
+LT_EXPORT void closefrom(int lowfd)
+{
+	int saved = errno;
+	unsigned lo = lowfd < 0 ? 0 : (unsigned)lowfd;
+	if (close_range_around(lo, ~0u, 0) != 0 && errno == ENOSYS) {
+		/* Kernels before 5.9: close one by one up to the limit. */
+		long max = sysconf(_SC_OPEN_MAX);
+		if (max < 0 || max > 65536)
+			max = 65536;
+		for (long fd = lo; fd < max; fd++)
+			if (!lt__fd_protects((int)fd))
+				syscall(SYS_close, (int)fd);
+	}
+	errno = saved; /* closefrom reports nothing */
+}
+
+LT_EXPORT int dup2(int oldfd, int newfd)
+{
+	if (LT_UNLIKELY(lt__fd_protects(oldfd))) {
+		errno = EBADF; /* as without the shim: the number is free */
+		return -1;
+	}
+	if (LT_UNLIKELY(lt__fd_protects(newfd)))
+		lt__fd_evict(newfd);
+	if (!real.dup2)
+		return (int)syscall(SYS_dup2, oldfd, newfd);
+	return real.dup2(oldfd, newfd);
+}
+
+LT_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	if (LT_UNLIKELY(lt__fd_protects(oldfd))) {
+		errno = EBADF; /* as without the shim: the number is free */
+		return -1;
+	}
+	if (LT_UNLIKELY(lt__fd_protects(newfd)))
+		lt__fd_evict(newfd);
+	if (!real.dup3)
+		return (int)syscall(SYS_dup3, oldfd, newfd, flags);
+	return real.dup3(oldfd, newfd, flags);
 }
 
 /* The public marker API (include/leaktrace.h finds it with a weak

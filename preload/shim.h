@@ -127,6 +127,26 @@ void lt__writer_after_fork_child(void) LT_HIDDEN;
 const char *lt__writer_path(void) LT_HIDDEN;
 extern _Atomic uint64_t lt__signal_markers LT_HIDDEN; /* snapshot signals received */
 
+/* fdguard.c: the shim's own descriptors, at high numbers, which the
+ * interposed close/close_range/closefrom/dup2/dup3 keep the program from
+ * closing or replacing. */
+enum { LT_FD_TRACE = 0, LT_FD_STATM = 1, LT_FD_SLOTS = 2 };
+/* Moves fd to a high number and guards it in slot; returns the number. */
+int lt__fd_adopt(int slot, int fd) LT_HIDDEN;
+/* The slot's descriptor (-1 if none) for one system call, then put. */
+int lt__fd_get(int slot) LT_HIDDEN;
+void lt__fd_put(void) LT_HIDDEN;
+void lt__fd_release(int slot) LT_HIDDEN; /* stop guarding and close */
+void lt__fd_forget(int slot) LT_HIDDEN; /* stop guarding, do not close */
+void lt__fd_after_fork_child(void) LT_HIDDEN;
+/* 1 if fd is one of the shim's (in this process, not a vfork child). */
+int lt__fd_protects(int fd) LT_HIDDEN;
+/* The guarded descriptors within [first, last], ascending; their count. */
+int lt__fd_guarded_in(unsigned first, unsigned last, int out[LT_FD_SLOTS]) LT_HIDDEN;
+/* Before the program puts another file at number fd: if fd is ours, move
+ * ours elsewhere first (the program then sees fd as a free number). */
+void lt__fd_evict(int fd) LT_HIDDEN;
+
 /* The registry of rings: a push-only linked list the writer walks. */
 extern _Atomic(lt_ring_t *) lt__rings LT_HIDDEN;
 lt_ring_t *lt__ring_acquire(void) LT_HIDDEN;
