@@ -22,6 +22,17 @@ struct lt_config_s lt__config;
 pid_t lt__pid;
 __thread struct lt_tls_s lt__tls __attribute__((tls_model("initial-exec")));
 _Atomic(lt_ring_t *) lt__rings;
+_Atomic uint64_t lt__lost_events;
+
+/* Counts an event the shim could not record, saying so on stderr the first
+ * time. Relaxed: a statistic, read by the writer when it writes END (after
+ * the drain handshake, which orders the producers' earlier increments). */
+static void lost_event(const char *why)
+{
+	if (atomic_fetch_add_explicit(&lt__lost_events, 1, memory_order_relaxed) == 0)
+		lt__sys_warn("events lost: ", why,
+			     "; the trace counts them (END record) and is incomplete");
+}
 
 /*
  * Recent frees: who last freed an address, so that a thread reusing it can
@@ -205,13 +216,25 @@ void lt__init(void)
 	read_config();
 	lt__pid = getpid();
 	recent = lt__sys_map(sizeof *recent * RECENT_SLOTS);
-	int ok = lt__stacks_init() == 0;
+	int ok = 1;
+	if (lt__stacks_init() != 0) {
+		/* Not enough address space for the stack table (RLIMIT_AS):
+		 * the allocations matter more than their stacks. */
+		lt__sys_warn("no address space for the stack table (ENOMEM); "
+			     "recording without stacks", NULL, NULL);
+		lt__config.depth = 0;
+	}
 	if (ok)
 		lt__modules_snapshot();
 	if (ok)
 		ok = lt__writer_open(0, NULL, 0, 0) == 0;
 	if (ok) {
 		ring_key_ok = pthread_key_create(&ring_key, ring_thread_exit) == 0;
+		/* This thread's ring now, while memory is certainly to be had:
+		 * a program that later lowers RLIMIT_AS keeps its main
+		 * thread's events. */
+		if (!lt__tls.ring)
+			lt__ring_acquire();
 		pthread_atfork(fork_prepare, fork_parent, fork_child);
 		/* Registered with no DSO handle while the loader is still
 		 * running constructors, i.e. before libc registers the
@@ -373,9 +396,11 @@ static lt_ring_t *enter(void)
 	if (LT_UNLIKELY(r == NULL)) {
 		int saved = errno;
 		r = lt__ring_acquire();
-		errno = saved;
-		if (!r)
+		if (!r) {
+			lost_event("cannot map a ring for a new thread (ENOMEM)");
 			lt__tls.busy--;
+		}
+		errno = saved;
 	}
 	return r;
 }
@@ -565,6 +590,8 @@ void lt__record_marker(const char *name)
 	lt__tls.busy--;
 	if (saved_name)
 		record_positioned(LT_EV_MARKER, (uintptr_t)saved_name, 0);
+	else if (atomic_load_explicit(&lt__state, memory_order_relaxed) == LT_STATE_ACTIVE)
+		lost_event("no memory for a marker name");
 }
 
 void lt__modules_changed(void)

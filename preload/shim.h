@@ -126,6 +126,10 @@ void lt__writer_stop(int end_kind, int status) LT_HIDDEN;
 void lt__writer_after_fork_child(void) LT_HIDDEN;
 const char *lt__writer_path(void) LT_HIDDEN;
 extern _Atomic uint64_t lt__signal_markers LT_HIDDEN; /* snapshot signals received */
+/* Events that could not be recorded because the shim could not get
+ * memory (a new thread's ring under an address-space limit): counted in
+ * the END record, never dropped silently. */
+extern _Atomic uint64_t lt__lost_events LT_HIDDEN;
 
 /* fdguard.c: the shim's own descriptors, at high numbers, which the
  * interposed close/close_range/closefrom/dup2/dup3 keep the program from

@@ -739,7 +739,7 @@ static void write_rss(uint64_t now)
 static void write_end(int kind, int status)
 {
 	uint64_t now = lt__sys_now_ns();
-	uint8_t *p = meta_begin(LT_REC_END, 9 * LT_UV_MAX), *s = p;
+	uint8_t *p = meta_begin(LT_REC_END, 10 * LT_UV_MAX), *s = p;
 	p = lt_put_uv(p, (uint64_t)kind);
 	p = lt_put_uv(p, (uint64_t)(uint32_t)status);
 	p = lt_put_uv(p, count_events);
@@ -749,6 +749,8 @@ static void write_end(int kind, int status)
 	p = lt_put_uv(p, lt__stack_overflows());
 	p = lt_put_uv(p, now - start_ns);
 	p = lt_put_uv(p, bytes_written);
+	/* Relaxed: the requester's drain handshake already ordered it. */
+	p = lt_put_uv(p, atomic_load_explicit(&lt__lost_events, memory_order_relaxed));
 	meta_end(s, p);
 }
 
@@ -1173,14 +1175,21 @@ int lt__writer_open(int fork_child, const char *parent, uint64_t prefix, uint64_
 	if (!raw) {
 		for (int k = 0; k < 2; k++)
 			for (int c = 0; c < LT_COL_COUNT; c++)
-				if (!(sets[k].col[c] = lt__sys_map(COL_CAP)))
+				if (!(sets[k].col[c] = lt__sys_map(COL_CAP))) {
+					lt__sys_warn("cannot map the writer's buffers (ENOMEM: an "
+						     "address-space limit?); running untraced",
+						     NULL, NULL);
 					return -ENOMEM;
+				}
 		zbuf_cap = ZSTD_compressBound(LT_COL_COUNT * COL_CAP) + LT_BLOCK_HEADER_LEN +
 			   LT_COL_COUNT * LT_UV_MAX;
 		zbuf = lt__sys_map(zbuf_cap);
 		stack_written = lt__sys_map(STACK_BITS / 8);
-		if (!zbuf || !stack_written)
+		if (!zbuf || !stack_written) {
+			lt__sys_warn("cannot map the writer's buffers (ENOMEM: an address-space "
+				     "limit?); running untraced", NULL, NULL);
 			return -ENOMEM;
+		}
 		model_ok = lt_model_init(&model, model_map, model_unmap) == 0;
 		if (lt__config.zstd_level > 0) {
 			ZSTD_customMem mem = {zalloc, zfree, NULL};

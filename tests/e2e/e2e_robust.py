@@ -11,7 +11,9 @@ e2e.py documents (meson test e2e_GROUP sets it). Exit 77 when every test of
 the group was skipped.
 """
 import os
+import resource
 import signal
+import struct
 import subprocess
 import sys
 import unittest
@@ -83,6 +85,113 @@ class daemon_fds(E2E):
 
     def test_nothing_closed(self):
         self.check("none")
+
+
+# ---------------------------------------------------------------- address space
+
+
+def get_uv(b, i):
+    v = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        v |= (c & 0x7f) << shift
+        shift += 7
+        if not c & 0x80:
+            return v, i
+
+
+def end_fields(path):
+    """The uv fields of the END record of an uncompressed trace
+    (LEAKTRACE_COMPRESS=0: stored columnar blocks), read straight from the
+    file: `leaktrace-report --dump` shows only the fields it knows. END is
+    the last record of the META column of the last block."""
+    data = open(path, "rb").read()
+    pos, last = 16, None
+    while pos + 20 <= len(data):
+        magic, stored, raw, codec = struct.unpack_from("<IIIB", data, pos)
+        if magic != 0x4b42544c:
+            raise AssertionError("bad block at %d" % pos)
+        last = (codec, data[pos + 20:pos + 20 + stored])
+        pos += 20 + stored
+    codec, payload = last
+    if codec != 3:
+        raise AssertionError("block codec %d, expected stored columns" % codec)
+    lens, i = [], 0
+    for _ in range(6):
+        n, i = get_uv(payload, i)
+        lens.append(n)
+    meta = payload[i + sum(lens[:5]):i + sum(lens)]
+    for at in range(len(meta) - 5, -1, -1):
+        if meta[at] != 0x2a:
+            continue
+        n, j = get_uv(meta, at + 1)
+        if j == at + 5 and j + n == len(meta):
+            fields, k = [], j
+            while k < len(meta):
+                v, k = get_uv(meta, k)
+                fields.append(v)
+            return fields
+    raise AssertionError("no END record at the end of the last block")
+
+
+class address_space_limit(E2E):
+    """The shim must fit under RLIMIT_AS (it reserved 2 GiB of address
+    space for its stack table and silently recorded nothing under a
+    smaller limit), and events it cannot record for want of memory are
+    counted in the trace and said on stderr."""
+
+    def run_limited(self, argv, limit):
+        env = e2e.clean_env({"LEAKTRACE_OUTPUT": self.out_pattern(),
+                             "LD_PRELOAD": e2e.SHIM})
+
+        def lower():
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        return subprocess.run(argv, env=env, preexec_fn=lower, timeout=60,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def check_daemon_under(self, limit):
+        d = os.path.join(self.tmp, "files")
+        os.mkdir(d)
+        p = self.run_limited([fixture("fx_daemon"), "none", d], limit)
+        self.assertOk(p)
+        self.assertEqual(p.stderr, "")
+        tr = self.only_trace()
+        self.assertEqual(sizes(tr, "alloc").get(24), 1000)
+        self.assertEqual(sizes(tr, "alloc").get(56), 20000)
+        self.assertEndMatchesEvents(tr, "normal", 0)
+        self.assertTrue(any(tr.stacks.values()), "no stacks recorded")
+
+    def test_ulimit_v_1gib(self):
+        self.check_daemon_under(1 << 30)
+
+    def test_ulimit_v_2gib(self):
+        self.check_daemon_under(2 << 30)
+
+    def test_ulimit_v_256mib(self):
+        self.check_daemon_under(256 << 20)
+
+    def test_limit_lowered_mid_run_counts_lost_events(self):
+        p = self.traced([fixture("fx_aslimit")], env={"LEAKTRACE_COMPRESS": "0"})
+        self.assertOk(p)
+        lines = p.stderr.splitlines()
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertIn("events lost", lines[0])
+        tr = self.only_trace()
+        self.assertEqual(sizes(tr, "alloc").get(24), 100)
+        self.assertEqual(sizes(tr, "alloc").get(72), 10)
+        self.assertNotIn(40, sizes(tr, "alloc"))
+        self.assertEndMatchesEvents(tr, "normal", 0)
+        fields = end_fields(tr.path)
+        self.assertEqual(len(fields), 10, "END has no lost_events field: %s" % fields)
+        self.assertEqual(fields[9], 100, "lost_events")
+
+    def test_no_events_lost_normally(self):
+        d = os.path.join(self.tmp, "files")
+        os.mkdir(d)
+        p = self.traced([fixture("fx_daemon"), "none", d], env={"LEAKTRACE_COMPRESS": "0"})
+        self.assertOk(p)
+        self.assertEqual(end_fields(self.only_trace().path)[9:], [0])
 
 
 def main():
