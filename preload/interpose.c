@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -45,6 +46,8 @@ static struct {
 	int (*close)(int);
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+	sighandler_t (*signal)(int, sighandler_t);
 } real;
 
 /*
@@ -123,6 +126,8 @@ static void resolve(void)
 	RESOLVE(close);
 	RESOLVE(dup2);
 	RESOLVE(dup3);
+	RESOLVE(sigaction);
+	RESOLVE(signal);
 	RESOLVE(malloc); /* last: a non-NULL real.malloc means all are set */
 	atomic_store_explicit(&resolving, 0, memory_order_relaxed);
 	errno = saved;
@@ -569,6 +574,44 @@ LT_EXPORT int dup3(int oldfd, int newfd, int flags)
 	return real.dup3(oldfd, newfd, flags);
 }
 
+/* ---- fatal signals (crash.c) ---- */
+
+LT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (LT_UNLIKELY(!real.sigaction)) {
+		(void)bootstrapping();
+		if (!real.sigaction) {
+			errno = ENOSYS;
+			return -1;
+		}
+	}
+	return lt__crash_sigaction(sig, act, old, real.sigaction);
+}
+
+/* signal() with glibc's (BSD) semantics, through our sigaction when the
+ * shim manages sig. */
+LT_EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+	if (LT_UNLIKELY(!real.signal)) {
+		(void)bootstrapping();
+		if (!real.signal) {
+			errno = ENOSYS;
+			return SIG_ERR;
+		}
+	}
+	if (!lt__crash_managed(sig))
+		return real.signal(sig, handler);
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, sig);
+	sa.sa_flags = SA_RESTART;
+	if (lt__crash_sigaction(sig, &sa, &old, real.sigaction) != 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
 /* The public marker API (include/leaktrace.h finds it with a weak
  * reference, which is why this file does not include that header: the
  * definition here must stay a strong one). */
@@ -587,9 +630,11 @@ LT_EXPORT int lt_snapshot_marker(const char *name)
  * core without starting to trace itself. */
 __attribute__((constructor)) static void lt_constructor(void)
 {
+	(void)bootstrapping();
 	lt__init();
 	if (atomic_load_explicit(&lt__state, memory_order_relaxed) == LT_STATE_ACTIVE) {
 		lt__tls.busy++;
+		lt__crash_install(real.sigaction);
 		lt__writer_start();
 		lt__tls.busy--;
 	}

@@ -628,6 +628,23 @@ void lt__finish(int exit_kind, int status)
 	lt__tls.busy--;
 }
 
+void lt__crash_flush(int sig)
+{
+	/* getpid: a vfork child that crashes is not us. */
+	if (getpid() != lt__pid || atomic_exchange_explicit(&finished, 1, memory_order_acq_rel))
+		return;
+	if (atomic_load_explicit(&lt__state, memory_order_relaxed) != LT_STATE_ACTIVE)
+		return;
+	/* No END for a crash (format.h: END means the program ended by
+	 * itself), except SIGABRT, which ends like abort() does (assert()
+	 * reaches it without going through the interposed abort). */
+	if (sig == SIGABRT)
+		lt__writer_crash_flush(LT_EXIT_ABORT, 134);
+	else
+		lt__writer_crash_flush(-1, 0);
+	atomic_store_explicit(&lt__state, LT_STATE_OFF, memory_order_relaxed);
+}
+
 int lt__exec_prepare(const char *path)
 {
 	if (getpid() != lt__pid || lt__tls.busy ||

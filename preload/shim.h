@@ -151,6 +151,22 @@ int lt__fd_guarded_in(unsigned first, unsigned last, int out[LT_FD_SLOTS]) LT_HI
  * ours elsewhere first (the program then sees fd as a free number). */
 void lt__fd_evict(int fd) LT_HIDDEN;
 
+/* crash.c: flushing on fatal signals. */
+struct sigaction;
+typedef int (*lt_sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+/* Installs the shim's handler for the fatal signals left at SIG_DFL;
+ * real is libc's sigaction. */
+void lt__crash_install(lt_sigaction_fn real) LT_HIDDEN;
+/* The interposed sigaction(): real is libc's. */
+int lt__crash_sigaction(int sig, const struct sigaction *act, struct sigaction *old,
+			lt_sigaction_fn real) LT_HIDDEN;
+int lt__crash_managed(int sig) LT_HIDDEN; /* 1: sig goes through the above */
+/* record.c, from the handler: drain and flush everything recorded so far
+ * (async-signal-safe; gives up after a bounded wait). */
+void lt__crash_flush(int sig) LT_HIDDEN;
+/* writer.c: the same, as a pause that never resumes. 0 or -ETIMEDOUT. */
+int lt__writer_crash_flush(int end_kind, int status) LT_HIDDEN;
+
 /* The registry of rings: a push-only linked list the writer walks. */
 extern _Atomic(lt_ring_t *) lt__rings LT_HIDDEN;
 lt_ring_t *lt__ring_acquire(void) LT_HIDDEN;

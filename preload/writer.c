@@ -983,6 +983,56 @@ static uint64_t request(int stop, int drain, int end_kind, int status)
 	return req.file_size;
 }
 
+#define CRASH_WAIT_NS (3000000000ull) /* a crash waits at most this for the writer */
+
+/* From a fatal-signal handler (async-signal-safe: atomics, futex, the
+ * writer's own encoder when no writer thread runs). Like
+ * lt__writer_pause(1, ...), but every wait is bounded, since the crashing
+ * thread may be the one holding ctl_lock, and the writer stays paused
+ * for good: the process is about to die. 0, or -ETIMEDOUT. */
+int lt__writer_crash_flush(int end_kind, int status)
+{
+	uint64_t deadline = lt__sys_now_ns() + CRASH_WAIT_NS;
+	int expected = 0;
+	/* Acquire pairs with the release in ctl_lock_release. */
+	while (!atomic_compare_exchange_weak_explicit(&ctl_lock, &expected, 1,
+						      memory_order_acquire,
+						      memory_order_relaxed)) {
+		expected = 0;
+		if (lt__sys_now_ns() > deadline)
+			return -ETIMEDOUT;
+		sched_yield();
+	}
+	req.stop = 0;
+	req.drain = 1;
+	req.end_kind = end_kind;
+	req.status = status;
+	expected = 0;
+	/* Acquire as in request(): no writer thread, consume here. State 2
+	 * stays: nobody consumes after us. */
+	if (atomic_compare_exchange_strong_explicit(&started, &expected, 2,
+						    memory_order_acquire,
+						    memory_order_relaxed)) {
+		serve_request();
+		return 0;
+	}
+	if (expected == 2) /* stopped already */
+		return 0;
+	/* Release publishes req to the writer's acquire of ctl_req. */
+	uint32_t want = atomic_fetch_add_explicit(&ctl_req, 1, memory_order_release) + 1;
+	atomic_store_explicit(&lt__writer_doorbell, 0, memory_order_relaxed);
+	lt__sys_futex_wake(&lt__writer_doorbell);
+	for (;;) {
+		/* Acquire pairs with the writer's release of ctl_ack. */
+		uint32_t ack = atomic_load_explicit(&ctl_ack, memory_order_acquire);
+		if (ack == want)
+			return 0;
+		if (lt__sys_now_ns() > deadline)
+			return -ETIMEDOUT;
+		lt__sys_futex_wait(&ctl_ack, ack, 10000000);
+	}
+}
+
 uint64_t lt__writer_pause(int drain, int end_kind, int status)
 {
 	return request(0, drain, end_kind, status);

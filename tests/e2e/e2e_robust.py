@@ -194,6 +194,61 @@ class address_space_limit(E2E):
         self.assertEqual(end_fields(self.only_trace().path)[9:], [0])
 
 
+# ---------------------------------------------------------------- crashes
+
+
+class fatal_signals(E2E):
+    """A program that crashes right after allocating (long before the
+    shim's periodic flush): the trace holds every allocation, and the
+    process dies exactly as it does without the shim. Programs with
+    handlers of their own still get them, and sigaction() reports what it
+    would without the shim."""
+
+    def check(self, how, rc, n=5000, ends=()):
+        env = {"LD_LIBRARY_PATH": None}
+        base = run([fixture("fx_crash"), how, str(n)], traced=False)
+        self.assertEqual(base.returncode, rc, "native run: %s" % base.stderr)
+        p = self.traced([fixture("fx_crash"), how, str(n)], env=env)
+        self.assertEqual(p.returncode, rc, p.stderr)
+        self.assertEqual(p.stdout, base.stdout)
+        self.assertEqual(p.stdout.splitlines()[0].split(), ["dfl"] * 5)
+        self.assertNotIn("leaktrace", p.stderr)
+        tr = self.only_trace()
+        self.assertEqual(sizes(tr, "alloc").get(40), n,
+                         "allocations recorded before the crash")
+        self.assertEqual([(e["kind"], e["status"]) for e in tr.ends], list(ends))
+        return p
+
+    def test_null_dereference(self):
+        self.check("segv", -signal.SIGSEGV)
+
+    def test_null_dereference_many(self):
+        self.check("segv", -signal.SIGSEGV, n=100000)
+
+    def test_division_by_zero(self):
+        self.check("fpe", -signal.SIGFPE)
+
+    def test_illegal_instruction(self):
+        self.check("ill", -signal.SIGILL)
+
+    def test_raised_signal(self):
+        self.check("raise-segv", -signal.SIGSEGV)
+
+    def test_failed_assert(self):
+        self.check("assert", -signal.SIGABRT, ends=[("abort", 134)])
+
+    def test_program_handler_via_sigaction(self):
+        p = self.check("handler", 9, ends=[("_exit", 9)])
+        self.assertIn("handled", p.stdout)
+
+    def test_program_handler_via_signal(self):
+        p = self.check("signal-handler", 9, ends=[("_exit", 9)])
+        self.assertIn("handled", p.stdout)
+
+    def test_default_restored_with_signal(self):
+        self.check("reset", -signal.SIGSEGV)
+
+
 def main():
     group = sys.argv[1] if len(sys.argv) > 1 else ""
     cls = globals().get(group)
