@@ -249,6 +249,38 @@ class fatal_signals(E2E):
         self.check("reset", -signal.SIGSEGV)
 
 
+# ---------------------------------------------------------------- modules
+
+
+class relative_dlopen(E2E):
+    """A library dlopen()ed by a relative path must be recorded under an
+    absolute one: the analyzer runs later, elsewhere, and can only open
+    absolute paths."""
+
+    def check(self, name, cwd, libdir):
+        p = self.traced([fixture("fx_dlopen"), name], cwd=cwd,
+                        env={"LD_LIBRARY_PATH": libdir} if libdir else None)
+        self.assertOk(p)
+        tr = self.only_trace()
+        lib = os.path.realpath(e2e.ALLOCLIB)
+        paths = {m["path"] for _, mods, _ in tr.modules for m in mods}
+        self.assertIn(lib, paths)
+        rel = sorted(x for x in paths if "alloclib" in x and not x.startswith("/"))
+        self.assertEqual(rel, [], "relative module paths in the trace")
+        self.assertEndMatchesEvents(tr, "normal", 0)
+
+    def test_dot_slash(self):
+        self.check("./" + os.path.basename(e2e.ALLOCLIB), os.path.dirname(e2e.ALLOCLIB), None)
+
+    def test_parent_relative(self):
+        sub = os.path.join(self.tmp, "sub")
+        os.mkdir(sub)
+        self.check(os.path.relpath(e2e.ALLOCLIB, sub), sub, None)
+
+    def test_ld_library_path_dot(self):
+        self.check(os.path.basename(e2e.ALLOCLIB), os.path.dirname(e2e.ALLOCLIB), ".")
+
+
 def main():
     group = sys.argv[1] if len(sys.argv) > 1 else ""
     cls = globals().get(group)
