@@ -106,14 +106,43 @@ static char parent_path[4096];
 static _Atomic int finished;
 
 
+/* A whole decimal number from lo to hi in variable name's value s; hi for
+ * a larger number, dflt for anything else, with one line on stderr. */
+static int config_int(const char *name, const char *s, long lo, long hi, int dflt,
+		      const char *dflt_text)
+{
+	if (!s || !*s)
+		return dflt;
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno == 0 && *end == 0 && v >= lo && v <= hi)
+		return (int)v;
+	const char *hi_text = hi == LT_MAX_DEPTH ? "256" : "19";
+	int too_big = (errno == ERANGE || (errno == 0 && *end == 0)) && v > hi;
+	char range[96] = "", *p = range;
+	const char *parts[] = {too_big ? " is more than " : " is not a number from ",
+			       too_big ? "" : lo ? "1" : "0", too_big ? "" : " to ", hi_text,
+			       "; using ", too_big ? hi_text : dflt_text};
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+		for (const char *q = parts[i]; *q && p < range + sizeof range - 1; q++)
+			*p++ = *q;
+	*p = 0;
+	char what[160] = "", *w = what;
+	for (const char *q = name; *q && w < what + 64; q++)
+		*w++ = *q;
+	*w++ = '=';
+	for (const char *q = s; *q && w < what + sizeof what - 4; q++)
+		*w++ = *q;
+	*w = 0;
+	lt__sys_warn(what, range, NULL);
+	return too_big ? (int)hi : dflt;
+}
+
 static void read_config(void)
 {
 	const char *s = getenv("LEAKTRACE_DEPTH");
-	lt__config.depth = 64;
-	if (s && *s) {
-		long d = strtol(s, NULL, 10);
-		lt__config.depth = d < 0 ? 0 : d > LT_MAX_DEPTH ? LT_MAX_DEPTH : (int)d;
-	}
+	lt__config.depth = config_int("LEAKTRACE_DEPTH", s, 0, LT_MAX_DEPTH, 64, "64");
 	s = getenv("LEAKTRACE_UNWIND");
 	lt__config.unwinder = LT_UNWIND_FAST;
 	if (s && strcmp(s, "fp") == 0)
@@ -122,12 +151,11 @@ static void read_config(void)
 		lt__config.unwinder = LT_UNWIND_LIBUNWIND;
 	else if (s && strcmp(s, "check") == 0)
 		lt__config.unwinder = LT_UNWIND_CHECK;
+	else if (s && *s && strcmp(s, "fast") != 0)
+		lt__sys_warn("LEAKTRACE_UNWIND=", s,
+			     " is not one of fast, fp, libunwind, check; using fast");
 	s = getenv("LEAKTRACE_COMPRESS");
-	lt__config.zstd_level = 1;
-	if (s && *s) {
-		long l = strtol(s, NULL, 10);
-		lt__config.zstd_level = l < 0 ? 0 : l > 19 ? 19 : (int)l;
-	}
+	lt__config.zstd_level = config_int("LEAKTRACE_COMPRESS", s, 0, 19, 1, "1");
 	s = getenv("LEAKTRACE_OUTPUT");
 	if (!s || !*s)
 		s = "leaktrace.%e.%p.bin";

@@ -281,6 +281,47 @@ class relative_dlopen(E2E):
         self.check(os.path.basename(e2e.ALLOCLIB), os.path.dirname(e2e.ALLOCLIB), ".")
 
 
+# ---------------------------------------------------------------- settings
+
+
+class bad_settings(E2E):
+    """A setting the shim cannot use is named in one line on stderr and
+    replaced by its default; the trace is still written."""
+
+    def check(self, var, value, expect):
+        d = os.path.join(self.tmp, "files")
+        os.mkdir(d)
+        p = self.traced([fixture("fx_daemon"), "none", d], env={var: value})
+        self.assertOk(p)
+        self.assertEqual(p.stderr, "leaktrace: %s=%s %s\n" % (var, value, expect))
+        tr = self.only_trace()
+        self.assertEqual(sizes(tr, "alloc").get(24), 1000)
+        return tr
+
+    def test_depth_not_a_number(self):
+        tr = self.check("LEAKTRACE_DEPTH", "abc", "is not a number from 0 to 256; using 64")
+        self.assertTrue(any(tr.stacks.values()))
+
+    def test_depth_trailing_junk(self):
+        self.check("LEAKTRACE_DEPTH", "8x", "is not a number from 0 to 256; using 64")
+
+    def test_depth_too_large(self):
+        self.check("LEAKTRACE_DEPTH", "1000", "is more than 256; using 256")
+
+    def test_unwinder_unknown(self):
+        self.check("LEAKTRACE_UNWIND", "bogus",
+                   "is not one of fast, fp, libunwind, check; using fast")
+
+    def test_good_values_say_nothing(self):
+        d = os.path.join(self.tmp, "files")
+        os.mkdir(d)
+        p = self.traced([fixture("fx_daemon"), "none", d],
+                        env={"LEAKTRACE_DEPTH": "16", "LEAKTRACE_UNWIND": "fast",
+                             "LEAKTRACE_COMPRESS": "3"})
+        self.assertOk(p)
+        self.assertEqual(p.stderr, "")
+
+
 def main():
     group = sys.argv[1] if len(sys.argv) > 1 else ""
     cls = globals().get(group)
