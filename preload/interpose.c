@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -42,6 +43,11 @@ static struct {
 	void (*_exit)(int) __attribute__((noreturn));
 	void (*_Exit)(int) __attribute__((noreturn));
 	void (*abort)(void) __attribute__((noreturn));
+	int (*close)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+	sighandler_t (*signal)(int, sighandler_t);
 } real;
 
 /*
@@ -117,6 +123,11 @@ static void resolve(void)
 	RESOLVE(_exit);
 	RESOLVE(_Exit);
 	RESOLVE(abort);
+	RESOLVE(close);
+	RESOLVE(dup2);
+	RESOLVE(dup3);
+	RESOLVE(sigaction);
+	RESOLVE(signal);
 	RESOLVE(malloc); /* last: a non-NULL real.malloc means all are set */
 	atomic_store_explicit(&resolving, 0, memory_order_relaxed);
 	errno = saved;
@@ -457,6 +468,150 @@ LT_EXPORT void abort(void)
 	__builtin_unreachable();
 }
 
+/* ---- the shim's own descriptors (fdguard.c) ----
+ *
+ * A program that closes "every" descriptor (a daemon's close loop,
+ * closefrom, close_range) or dup2()s onto a number the shim holds must
+ * neither take the trace file away nor see anything it would not see
+ * without the shim: a close of the shim's number fails with EBADF, as it
+ * would natively (the number was free), and a dup2 onto it first moves the
+ * shim's descriptor elsewhere. The real functions may still be unresolved
+ * here (nothing has called malloc yet); the system calls stand in. */
+
+static int real_close(int fd)
+{
+	return real.close ? real.close(fd) : (int)syscall(SYS_close, fd);
+}
+
+LT_EXPORT int close(int fd)
+{
+	if (LT_UNLIKELY(lt__fd_protects(fd))) {
+		errno = EBADF;
+		return -1;
+	}
+	return real_close(fd);
+}
+
+/* close_range(2) over [first, last] except the shim's descriptors: one
+ * system call per piece. 0, or -1 with errno from the first failure. */
+static int close_range_around(unsigned first, unsigned last, int flags)
+{
+	int ours[LT_FD_SLOTS];
+	int n = first <= last ? lt__fd_guarded_in(first, last, ours) : 0;
+	if (n == 0)
+		return (int)syscall(SYS_close_range, first, last, flags);
+	int rc = 0, err = 0;
+	unsigned lo = first;
+	for (int i = 0; i <= n; i++) {
+		unsigned hi;
+		if (i < n) {
+			if ((unsigned)ours[i] == lo) {
+				lo++;
+				continue;
+			}
+			hi = (unsigned)ours[i] - 1;
+		} else {
+			if (lo > last || (n && (unsigned)ours[n - 1] == UINT32_MAX))
+				break;
+			hi = last;
+		}
+		if (syscall(SYS_close_range, lo, hi, flags) != 0 && !rc) {
+			rc = -1;
+			err = errno;
+		}
+		if (i < n)
+			lo = (unsigned)ours[i] + 1;
+	}
+	if (rc)
+		errno = err;
+	return rc;
+}
+
+LT_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	return close_range_around(first, last, flags);
+}
+
+LT_EXPORT void closefrom(int lowfd)
+{
+	int saved = errno;
+	unsigned lo = lowfd < 0 ? 0 : (unsigned)lowfd;
+	if (close_range_around(lo, ~0u, 0) != 0 && errno == ENOSYS) {
+		/* Kernels before 5.9: close one by one up to the limit. */
+		long max = sysconf(_SC_OPEN_MAX);
+		if (max < 0 || max > 65536)
+			max = 65536;
+		for (long fd = lo; fd < max; fd++)
+			if (!lt__fd_protects((int)fd))
+				syscall(SYS_close, (int)fd);
+	}
+	errno = saved; /* closefrom reports nothing */
+}
+
+LT_EXPORT int dup2(int oldfd, int newfd)
+{
+	if (LT_UNLIKELY(lt__fd_protects(oldfd))) {
+		errno = EBADF; /* as without the shim: the number is free */
+		return -1;
+	}
+	if (LT_UNLIKELY(lt__fd_protects(newfd)))
+		lt__fd_evict(newfd);
+	if (!real.dup2)
+		return (int)syscall(SYS_dup2, oldfd, newfd);
+	return real.dup2(oldfd, newfd);
+}
+
+LT_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	if (LT_UNLIKELY(lt__fd_protects(oldfd))) {
+		errno = EBADF; /* as without the shim: the number is free */
+		return -1;
+	}
+	if (LT_UNLIKELY(lt__fd_protects(newfd)))
+		lt__fd_evict(newfd);
+	if (!real.dup3)
+		return (int)syscall(SYS_dup3, oldfd, newfd, flags);
+	return real.dup3(oldfd, newfd, flags);
+}
+
+/* ---- fatal signals (crash.c) ---- */
+
+LT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (LT_UNLIKELY(!real.sigaction)) {
+		(void)bootstrapping();
+		if (!real.sigaction) {
+			errno = ENOSYS;
+			return -1;
+		}
+	}
+	return lt__crash_sigaction(sig, act, old, real.sigaction);
+}
+
+/* signal() with glibc's (BSD) semantics, through our sigaction when the
+ * shim manages sig. */
+LT_EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+	if (LT_UNLIKELY(!real.signal)) {
+		(void)bootstrapping();
+		if (!real.signal) {
+			errno = ENOSYS;
+			return SIG_ERR;
+		}
+	}
+	if (!lt__crash_managed(sig))
+		return real.signal(sig, handler);
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, sig);
+	sa.sa_flags = SA_RESTART;
+	if (lt__crash_sigaction(sig, &sa, &old, real.sigaction) != 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
 /* The public marker API (include/leaktrace.h finds it with a weak
  * reference, which is why this file does not include that header: the
  * definition here must stay a strong one). */
@@ -475,9 +630,11 @@ LT_EXPORT int lt_snapshot_marker(const char *name)
  * core without starting to trace itself. */
 __attribute__((constructor)) static void lt_constructor(void)
 {
+	(void)bootstrapping();
 	lt__init();
 	if (atomic_load_explicit(&lt__state, memory_order_relaxed) == LT_STATE_ACTIVE) {
 		lt__tls.busy++;
+		lt__crash_install(real.sigaction);
 		lt__writer_start();
 		lt__tls.busy--;
 	}

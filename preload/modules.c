@@ -5,6 +5,8 @@
  * handed to the writer, which copies it into the trace. */
 #define _GNU_SOURCE
 #include <elf.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <link.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -77,6 +79,101 @@ static size_t build_id_of(const struct dl_phdr_info *info, const unsigned char *
 	return 0;
 }
 
+static uint64_t parse_hex(const char **s)
+{
+	uint64_t v = 0;
+	for (;; (*s)++) {
+		char c = **s;
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return v;
+	}
+}
+
+/* The path of the file mapped at addr, from /proc/self/maps (the kernel's
+ * absolute, symlink-free name), into out. 0, or -1 when not found. Reads
+ * with a stack buffer: no malloc, no stdio. */
+static int mapped_path(uint64_t addr, char *out, size_t cap)
+{
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char buf[8192];
+	size_t have = 0;
+	int found = -1;
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = 0;
+		char *line = buf, *nl;
+		while (found && (nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+			*nl = 0;
+			/* "start-end perms offset dev inode   path" */
+			const char *s = line;
+			uint64_t lo = parse_hex(&s);
+			uint64_t hi = *s == '-' ? (s++, parse_hex(&s)) : 0;
+			if (addr >= lo && addr < hi) {
+				for (int field = 0; field < 4 && *s; field++) {
+					while (*s == ' ')
+						s++;
+					while (*s && *s != ' ')
+						s++;
+				}
+				while (*s == ' ')
+					s++;
+				size_t l = strlen(s);
+				static const char deleted[] = " (deleted)";
+				if (l >= sizeof deleted - 1 &&
+				    strcmp(s + l - (sizeof deleted - 1), deleted) == 0)
+					l -= sizeof deleted - 1;
+				if (*s == '/' && l < cap) {
+					memcpy(out, s, l);
+					out[l] = 0;
+					found = 0;
+				}
+				break;
+			}
+			line = nl + 1;
+		}
+		if (!found)
+			break;
+		/* Keep the partial last line; a line longer than the buffer
+		 * (it cannot be: paths are shorter) would be dropped. */
+		size_t rest = have - (size_t)(line - buf);
+		if (rest == sizeof buf - 1)
+			rest = 0;
+		memmove(buf, line, rest);
+		have = rest;
+	}
+	close(fd);
+	return found;
+}
+
+/* An absolute name for a module the loader knows by a relative one
+ * (dlopen("./libplug.so"), LD_LIBRARY_PATH=.): the file mapped at its
+ * first segment, else the current directory joined with the name. */
+static const char *absolute_path(const char *name, uint64_t lo, char *out, size_t cap)
+{
+	if (mapped_path(lo, out, cap) == 0)
+		return out;
+	if (!getcwd(out, cap))
+		return name;
+	size_t n = strlen(out);
+	while (name[0] == '.' && name[1] == '/')
+		name += 2;
+	if (n + 1 + strlen(name) + 1 > cap)
+		return name;
+	if (n == 0 || out[n - 1] != '/')
+		out[n++] = '/';
+	strcpy(out + n, name);
+	return out;
+}
+
 static int add_module(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
@@ -97,6 +194,9 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *arg)
 	const char *path = info->dlpi_name;
 	if (!path || !*path)
 		path = c->count == 0 ? exe_path : "";
+	char resolved[PATH_MAX];
+	if (path[0] && path[0] != '/' && strchr(path, '/'))
+		path = absolute_path(path, lo, resolved, sizeof resolved);
 	const unsigned char *bid = NULL;
 	size_t bid_len = build_id_of(info, &bid);
 	size_t path_len = strlen(path);

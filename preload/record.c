@@ -22,6 +22,17 @@ struct lt_config_s lt__config;
 pid_t lt__pid;
 __thread struct lt_tls_s lt__tls __attribute__((tls_model("initial-exec")));
 _Atomic(lt_ring_t *) lt__rings;
+_Atomic uint64_t lt__lost_events;
+
+/* Counts an event the shim could not record, saying so on stderr the first
+ * time. Relaxed: a statistic, read by the writer when it writes END (after
+ * the drain handshake, which orders the producers' earlier increments). */
+static void lost_event(const char *why)
+{
+	if (atomic_fetch_add_explicit(&lt__lost_events, 1, memory_order_relaxed) == 0)
+		lt__sys_warn("events lost: ", why,
+			     "; the trace counts them (END record) and is incomplete");
+}
 
 /*
  * Recent frees: who last freed an address, so that a thread reusing it can
@@ -95,14 +106,43 @@ static char parent_path[4096];
 static _Atomic int finished;
 
 
+/* A whole decimal number from lo to hi in variable name's value s; hi for
+ * a larger number, dflt for anything else, with one line on stderr. */
+static int config_int(const char *name, const char *s, long lo, long hi, int dflt,
+		      const char *dflt_text)
+{
+	if (!s || !*s)
+		return dflt;
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno == 0 && *end == 0 && v >= lo && v <= hi)
+		return (int)v;
+	const char *hi_text = hi == LT_MAX_DEPTH ? "256" : "19";
+	int too_big = (errno == ERANGE || (errno == 0 && *end == 0)) && v > hi;
+	char range[96] = "", *p = range;
+	const char *parts[] = {too_big ? " is more than " : " is not a number from ",
+			       too_big ? "" : lo ? "1" : "0", too_big ? "" : " to ", hi_text,
+			       "; using ", too_big ? hi_text : dflt_text};
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+		for (const char *q = parts[i]; *q && p < range + sizeof range - 1; q++)
+			*p++ = *q;
+	*p = 0;
+	char what[160] = "", *w = what;
+	for (const char *q = name; *q && w < what + 64; q++)
+		*w++ = *q;
+	*w++ = '=';
+	for (const char *q = s; *q && w < what + sizeof what - 4; q++)
+		*w++ = *q;
+	*w = 0;
+	lt__sys_warn(what, range, NULL);
+	return too_big ? (int)hi : dflt;
+}
+
 static void read_config(void)
 {
 	const char *s = getenv("LEAKTRACE_DEPTH");
-	lt__config.depth = 64;
-	if (s && *s) {
-		long d = strtol(s, NULL, 10);
-		lt__config.depth = d < 0 ? 0 : d > LT_MAX_DEPTH ? LT_MAX_DEPTH : (int)d;
-	}
+	lt__config.depth = config_int("LEAKTRACE_DEPTH", s, 0, LT_MAX_DEPTH, 64, "64");
 	s = getenv("LEAKTRACE_UNWIND");
 	lt__config.unwinder = LT_UNWIND_FAST;
 	if (s && strcmp(s, "fp") == 0)
@@ -111,12 +151,11 @@ static void read_config(void)
 		lt__config.unwinder = LT_UNWIND_LIBUNWIND;
 	else if (s && strcmp(s, "check") == 0)
 		lt__config.unwinder = LT_UNWIND_CHECK;
+	else if (s && *s && strcmp(s, "fast") != 0)
+		lt__sys_warn("LEAKTRACE_UNWIND=", s,
+			     " is not one of fast, fp, libunwind, check; using fast");
 	s = getenv("LEAKTRACE_COMPRESS");
-	lt__config.zstd_level = 1;
-	if (s && *s) {
-		long l = strtol(s, NULL, 10);
-		lt__config.zstd_level = l < 0 ? 0 : l > 19 ? 19 : (int)l;
-	}
+	lt__config.zstd_level = config_int("LEAKTRACE_COMPRESS", s, 0, 19, 1, "1");
 	s = getenv("LEAKTRACE_OUTPUT");
 	if (!s || !*s)
 		s = "leaktrace.%e.%p.bin";
@@ -205,13 +244,25 @@ void lt__init(void)
 	read_config();
 	lt__pid = getpid();
 	recent = lt__sys_map(sizeof *recent * RECENT_SLOTS);
-	int ok = lt__stacks_init() == 0;
+	int ok = 1;
+	if (lt__stacks_init() != 0) {
+		/* Not enough address space for the stack table (RLIMIT_AS):
+		 * the allocations matter more than their stacks. */
+		lt__sys_warn("no address space for the stack table (ENOMEM); "
+			     "recording without stacks", NULL, NULL);
+		lt__config.depth = 0;
+	}
 	if (ok)
 		lt__modules_snapshot();
 	if (ok)
 		ok = lt__writer_open(0, NULL, 0, 0) == 0;
 	if (ok) {
 		ring_key_ok = pthread_key_create(&ring_key, ring_thread_exit) == 0;
+		/* This thread's ring now, while memory is certainly to be had:
+		 * a program that later lowers RLIMIT_AS keeps its main
+		 * thread's events. */
+		if (!lt__tls.ring)
+			lt__ring_acquire();
 		pthread_atfork(fork_prepare, fork_parent, fork_child);
 		/* Registered with no DSO handle while the loader is still
 		 * running constructors, i.e. before libc registers the
@@ -373,9 +424,11 @@ static lt_ring_t *enter(void)
 	if (LT_UNLIKELY(r == NULL)) {
 		int saved = errno;
 		r = lt__ring_acquire();
-		errno = saved;
-		if (!r)
+		if (!r) {
+			lost_event("cannot map a ring for a new thread (ENOMEM)");
 			lt__tls.busy--;
+		}
+		errno = saved;
 	}
 	return r;
 }
@@ -565,6 +618,8 @@ void lt__record_marker(const char *name)
 	lt__tls.busy--;
 	if (saved_name)
 		record_positioned(LT_EV_MARKER, (uintptr_t)saved_name, 0);
+	else if (atomic_load_explicit(&lt__state, memory_order_relaxed) == LT_STATE_ACTIVE)
+		lost_event("no memory for a marker name");
 }
 
 void lt__modules_changed(void)
@@ -599,6 +654,23 @@ void lt__finish(int exit_kind, int status)
 	atomic_store_explicit(&lt__state, LT_STATE_OFF, memory_order_relaxed);
 	errno = saved;
 	lt__tls.busy--;
+}
+
+void lt__crash_flush(int sig)
+{
+	/* getpid: a vfork child that crashes is not us. */
+	if (getpid() != lt__pid || atomic_exchange_explicit(&finished, 1, memory_order_acq_rel))
+		return;
+	if (atomic_load_explicit(&lt__state, memory_order_relaxed) != LT_STATE_ACTIVE)
+		return;
+	/* No END for a crash (format.h: END means the program ended by
+	 * itself), except SIGABRT, which ends like abort() does (assert()
+	 * reaches it without going through the interposed abort). */
+	if (sig == SIGABRT)
+		lt__writer_crash_flush(LT_EXIT_ABORT, 134);
+	else
+		lt__writer_crash_flush(-1, 0);
+	atomic_store_explicit(&lt__state, LT_STATE_OFF, memory_order_relaxed);
 }
 
 int lt__exec_prepare(const char *path)

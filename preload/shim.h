@@ -126,6 +126,46 @@ void lt__writer_stop(int end_kind, int status) LT_HIDDEN;
 void lt__writer_after_fork_child(void) LT_HIDDEN;
 const char *lt__writer_path(void) LT_HIDDEN;
 extern _Atomic uint64_t lt__signal_markers LT_HIDDEN; /* snapshot signals received */
+/* Events that could not be recorded because the shim could not get
+ * memory (a new thread's ring under an address-space limit): counted in
+ * the END record, never dropped silently. */
+extern _Atomic uint64_t lt__lost_events LT_HIDDEN;
+
+/* fdguard.c: the shim's own descriptors, at high numbers, which the
+ * interposed close/close_range/closefrom/dup2/dup3 keep the program from
+ * closing or replacing. */
+enum { LT_FD_TRACE = 0, LT_FD_STATM = 1, LT_FD_SLOTS = 2 };
+/* Moves fd to a high number and guards it in slot; returns the number. */
+int lt__fd_adopt(int slot, int fd) LT_HIDDEN;
+/* The slot's descriptor (-1 if none) for one system call, then put. */
+int lt__fd_get(int slot) LT_HIDDEN;
+void lt__fd_put(void) LT_HIDDEN;
+void lt__fd_release(int slot) LT_HIDDEN; /* stop guarding and close */
+void lt__fd_forget(int slot) LT_HIDDEN; /* stop guarding, do not close */
+void lt__fd_after_fork_child(void) LT_HIDDEN;
+/* 1 if fd is one of the shim's (in this process, not a vfork child). */
+int lt__fd_protects(int fd) LT_HIDDEN;
+/* The guarded descriptors within [first, last], ascending; their count. */
+int lt__fd_guarded_in(unsigned first, unsigned last, int out[LT_FD_SLOTS]) LT_HIDDEN;
+/* Before the program puts another file at number fd: if fd is ours, move
+ * ours elsewhere first (the program then sees fd as a free number). */
+void lt__fd_evict(int fd) LT_HIDDEN;
+
+/* crash.c: flushing on fatal signals. */
+struct sigaction;
+typedef int (*lt_sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+/* Installs the shim's handler for the fatal signals left at SIG_DFL;
+ * real is libc's sigaction. */
+void lt__crash_install(lt_sigaction_fn real) LT_HIDDEN;
+/* The interposed sigaction(): real is libc's. */
+int lt__crash_sigaction(int sig, const struct sigaction *act, struct sigaction *old,
+			lt_sigaction_fn real) LT_HIDDEN;
+int lt__crash_managed(int sig) LT_HIDDEN; /* 1: sig goes through the above */
+/* record.c, from the handler: drain and flush everything recorded so far
+ * (async-signal-safe; gives up after a bounded wait). */
+void lt__crash_flush(int sig) LT_HIDDEN;
+/* writer.c: the same, as a pause that never resumes. 0 or -ETIMEDOUT. */
+int lt__writer_crash_flush(int end_kind, int status) LT_HIDDEN;
 
 /* The registry of rings: a push-only linked list the writer walks. */
 extern _Atomic(lt_ring_t *) lt__rings LT_HIDDEN;

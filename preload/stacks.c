@@ -6,6 +6,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -28,7 +29,8 @@
  */
 #define LT_STACK_SLOTS (1u << 22) /* 4M slots, 16 MiB of address space */
 #define LT_STACK_MAX_IDS (3u << 20) /* stop inserting at 75% load */
-#define LT_STACK_ARENA (2ull << 30) /* 2 GiB reserved, touched as used */
+#define LT_STACK_ARENA (2ull << 30) /* at most 2 GiB reserved, touched as used */
+#define LT_STACK_ARENA_MIN (16ull << 20) /* ~30k stacks of 64 frames */
 
 struct stack_entry {
 	uint64_t hash;
@@ -40,6 +42,7 @@ struct stack_entry {
 static _Atomic uint32_t *slots;
 static uint64_t *offsets;
 static unsigned char *arena;
+static uint64_t arena_size; /* bytes reserved at arena */
 static _Atomic uint64_t arena_top; /* relaxed: a bump pointer */
 static _Atomic uint32_t next_id = 1; /* relaxed: ids only need uniqueness */
 static _Atomic uint64_t overflows; /* relaxed: a statistic */
@@ -50,9 +53,25 @@ int lt__stacks_init(void)
 		return 0;
 	slots = lt__sys_map(LT_STACK_SLOTS * sizeof *slots);
 	offsets = lt__sys_map(LT_STACK_MAX_IDS * sizeof *offsets);
-	arena = lt__sys_map(LT_STACK_ARENA);
-	if (!slots || !offsets || !arena)
+	/* Reserved address space counts against RLIMIT_AS even though it is
+	 * never touched: under a limit take at most a sixteenth of it, and
+	 * halve the request until the kernel agrees, down to a floor. */
+	uint64_t want = LT_STACK_ARENA;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		while (want > LT_STACK_ARENA_MIN && want > rl.rlim_cur / 16)
+			want /= 2;
+	for (; want >= LT_STACK_ARENA_MIN && slots && offsets; want /= 2)
+		if ((arena = lt__sys_map(want)) != NULL)
+			break;
+	if (!slots || !offsets || !arena) {
+		lt__sys_unmap(slots, LT_STACK_SLOTS * sizeof *slots);
+		lt__sys_unmap(offsets, LT_STACK_MAX_IDS * sizeof *offsets);
+		slots = NULL;
+		offsets = NULL;
 		return -ENOMEM;
+	}
+	arena_size = want;
 	if (lt__config.unwinder != LT_UNWIND_FP)
 		unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	return lt__unwind_init();
@@ -200,7 +219,7 @@ uint32_t lt__stack_intern(const uint64_t *frames, int depth)
 				size_t bytes = sizeof(struct stack_entry) + (size_t)depth * 8;
 				uint64_t off = atomic_fetch_add_explicit(&arena_top, bytes,
 									 memory_order_relaxed);
-				if (mine >= LT_STACK_MAX_IDS || off + bytes > LT_STACK_ARENA) {
+				if (mine >= LT_STACK_MAX_IDS || off + bytes > arena_size) {
 					atomic_fetch_add_explicit(&overflows, 1, memory_order_relaxed);
 					return 0;
 				}

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_customMem */
 #include <zstd.h>
@@ -35,8 +36,14 @@
 static _Atomic uint32_t lt__writer_doorbell; /* 1 while the writer sleeps */
 _Atomic uint64_t lt__signal_markers; /* snapshot signals received */
 
-static int fd = -1;
 static char path[PATH_MAX];
+/* The trace file's identity: before each write the shim checks that its
+ * descriptor (fdguard.c) still names this file, so a program that closed
+ * it behind the shim's back (a raw close_range system call, say) and got
+ * the number back for a file of its own never receives trace data. */
+static dev_t trace_dev;
+static ino_t trace_ino;
+static int has_trace; /* the file was created (identity is valid) */
 static uint64_t start_ns; /* monotonic time of the trace's start */
 static uint64_t bytes_written;
 static int io_failed;
@@ -145,15 +152,73 @@ void lt__sys_warn(const char *a, const char *b, const char *c)
 	(void)!write(2, line, n);
 }
 
-static void io_error(int err)
+static size_t append(char *out, size_t n, size_t cap, const char *s);
+
+/* Stops tracing after a failed write, saying so in one line: "cannot
+ * write trace PATH: ERRNAME[ (why)]; tracing stopped, the program
+ * continues". */
+static void io_error(int err, const char *why)
 {
 	if (io_failed)
 		return;
 	io_failed = 1;
 	const char *name = strerrorname_np(err);
-	lt__sys_warn("cannot write trace ", path, name ? name : "");
-	lt__sys_warn("tracing stopped; the program continues", NULL, NULL);
+	char tail[256] = ": ";
+	size_t n = append(tail, 2, sizeof tail, name ? name : "unknown error");
+	if (why) {
+		n = append(tail, n, sizeof tail, " (");
+		n = append(tail, n, sizeof tail, why);
+		n = append(tail, n, sizeof tail, ")");
+	}
+	append(tail, n, sizeof tail, "; tracing stopped, the program continues");
+	lt__sys_warn("cannot write trace ", path, tail);
 	atomic_store_explicit(&lt__state, LT_STATE_OFF, memory_order_relaxed);
+}
+
+/* Opens the trace again by its path, for when the program closed or
+ * replaced the shim's descriptor: append-only, never creating or
+ * truncating, and only if the path still names the very file the shim
+ * created. 0 or -errno. */
+static int reopen_trace(void)
+{
+	int f = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	if (f < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(f, &st) != 0 || st.st_dev != trace_dev || st.st_ino != trace_ino) {
+		close(f); /* not guarded: the interposed close lets it through */
+		return -ESTALE;
+	}
+	lt__fd_adopt(LT_FD_TRACE, f);
+	return 0;
+}
+
+/* Writes buf to the trace file, after checking that the shim's descriptor
+ * still names it (reopening the file when it does not). 0, or -errno with
+ * *why saying what went wrong when it is not a plain write error. */
+static int trace_write(const void *buf, size_t len, const char **why)
+{
+	*why = NULL;
+	for (int attempt = 0;; attempt++) {
+		int f = lt__fd_get(LT_FD_TRACE);
+		struct stat st;
+		if (f >= 0 && fstat(f, &st) == 0 && st.st_dev == trace_dev &&
+		    st.st_ino == trace_ino) {
+			int rc = lt__sys_write_all(f, buf, len);
+			lt__fd_put();
+			return rc;
+		}
+		lt__fd_put();
+		/* The number is not ours any more: never write or close it. */
+		if (f >= 0)
+			lt__fd_forget(LT_FD_TRACE);
+		int rc = attempt ? -EBADF : reopen_trace();
+		if (rc) {
+			*why = "the program closed the trace's descriptor and the file "
+			       "cannot be reopened";
+			return rc;
+		}
+	}
 }
 
 /* ---- block encoding ---- */
@@ -222,10 +287,11 @@ static void pend_write(void)
 	zbuf[12] = codec;
 	zbuf[13] = zbuf[14] = zbuf[15] = 0;
 	lt_put_u32le(zbuf + 16, lt_block_checksum(LT_FORMAT_MINOR, out, stored));
-	if (!io_failed && fd >= 0) {
-		int rc = lt__sys_write_all(fd, zbuf, LT_BLOCK_HEADER_LEN + stored);
+	if (!io_failed && has_trace) {
+		const char *why;
+		int rc = trace_write(zbuf, LT_BLOCK_HEADER_LEN + stored, &why);
 		if (rc)
-			io_error(-rc);
+			io_error(-rc, why);
 		else
 			bytes_written += LT_BLOCK_HEADER_LEN + stored;
 	}
@@ -643,16 +709,20 @@ static void write_signal_markers(void)
 	}
 }
 
-static int statm_fd = -1;
-
 static void write_rss(uint64_t now)
 {
-	if (statm_fd < 0)
-		statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	if (statm_fd < 0)
-		return;
+	int f = lt__fd_get(LT_FD_STATM);
+	if (f < 0) {
+		lt__fd_put();
+		f = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+		if (f < 0)
+			return;
+		lt__fd_adopt(LT_FD_STATM, f);
+		f = lt__fd_get(LT_FD_STATM);
+	}
 	char buf[128];
-	ssize_t n = pread(statm_fd, buf, sizeof buf - 1, 0);
+	ssize_t n = f >= 0 ? pread(f, buf, sizeof buf - 1, 0) : -1;
+	lt__fd_put();
 	if (n <= 0)
 		return;
 	buf[n] = 0;
@@ -669,7 +739,7 @@ static void write_rss(uint64_t now)
 static void write_end(int kind, int status)
 {
 	uint64_t now = lt__sys_now_ns();
-	uint8_t *p = meta_begin(LT_REC_END, 9 * LT_UV_MAX), *s = p;
+	uint8_t *p = meta_begin(LT_REC_END, 10 * LT_UV_MAX), *s = p;
 	p = lt_put_uv(p, (uint64_t)kind);
 	p = lt_put_uv(p, (uint64_t)(uint32_t)status);
 	p = lt_put_uv(p, count_events);
@@ -679,6 +749,8 @@ static void write_end(int kind, int status)
 	p = lt_put_uv(p, lt__stack_overflows());
 	p = lt_put_uv(p, now - start_ns);
 	p = lt_put_uv(p, bytes_written);
+	/* Relaxed: the requester's drain handshake already ordered it. */
+	p = lt_put_uv(p, atomic_load_explicit(&lt__lost_events, memory_order_relaxed));
 	meta_end(s, p);
 }
 
@@ -911,6 +983,56 @@ static uint64_t request(int stop, int drain, int end_kind, int status)
 	return req.file_size;
 }
 
+#define CRASH_WAIT_NS (3000000000ull) /* a crash waits at most this for the writer */
+
+/* From a fatal-signal handler (async-signal-safe: atomics, futex, the
+ * writer's own encoder when no writer thread runs). Like
+ * lt__writer_pause(1, ...), but every wait is bounded, since the crashing
+ * thread may be the one holding ctl_lock, and the writer stays paused
+ * for good: the process is about to die. 0, or -ETIMEDOUT. */
+int lt__writer_crash_flush(int end_kind, int status)
+{
+	uint64_t deadline = lt__sys_now_ns() + CRASH_WAIT_NS;
+	int expected = 0;
+	/* Acquire pairs with the release in ctl_lock_release. */
+	while (!atomic_compare_exchange_weak_explicit(&ctl_lock, &expected, 1,
+						      memory_order_acquire,
+						      memory_order_relaxed)) {
+		expected = 0;
+		if (lt__sys_now_ns() > deadline)
+			return -ETIMEDOUT;
+		sched_yield();
+	}
+	req.stop = 0;
+	req.drain = 1;
+	req.end_kind = end_kind;
+	req.status = status;
+	expected = 0;
+	/* Acquire as in request(): no writer thread, consume here. State 2
+	 * stays: nobody consumes after us. */
+	if (atomic_compare_exchange_strong_explicit(&started, &expected, 2,
+						    memory_order_acquire,
+						    memory_order_relaxed)) {
+		serve_request();
+		return 0;
+	}
+	if (expected == 2) /* stopped already */
+		return 0;
+	/* Release publishes req to the writer's acquire of ctl_req. */
+	uint32_t want = atomic_fetch_add_explicit(&ctl_req, 1, memory_order_release) + 1;
+	atomic_store_explicit(&lt__writer_doorbell, 0, memory_order_relaxed);
+	lt__sys_futex_wake(&lt__writer_doorbell);
+	for (;;) {
+		/* Acquire pairs with the writer's release of ctl_ack. */
+		uint32_t ack = atomic_load_explicit(&ctl_ack, memory_order_acquire);
+		if (ack == want)
+			return 0;
+		if (lt__sys_now_ns() > deadline)
+			return -ETIMEDOUT;
+		lt__sys_futex_wait(&ctl_ack, ack, 10000000);
+	}
+}
+
 uint64_t lt__writer_pause(int drain, int end_kind, int status)
 {
 	return request(0, drain, end_kind, status);
@@ -927,9 +1049,9 @@ void lt__writer_resume(void)
 void lt__writer_stop(int end_kind, int status)
 {
 	request(1, 1, end_kind, status);
-	if (fd >= 0)
-		close(fd);
-	fd = -1;
+	lt__fd_release(LT_FD_TRACE);
+	lt__fd_release(LT_FD_STATM);
+	has_trace = 0;
 	ctl_lock_release();
 }
 
@@ -944,12 +1066,10 @@ const char *lt__writer_path(void)
  * already holds. */
 void lt__writer_after_fork_child(void)
 {
-	if (fd >= 0)
-		close(fd);
-	fd = -1;
-	if (statm_fd >= 0)
-		close(statm_fd);
-	statm_fd = -1;
+	lt__fd_after_fork_child();
+	lt__fd_release(LT_FD_TRACE); /* the parent's: the child opens its own */
+	lt__fd_release(LT_FD_STATM);
+	has_trace = 0;
 	atomic_store_explicit(&started, 0, memory_order_relaxed);
 	atomic_store_explicit(&ctl_lock, 0, memory_order_relaxed);
 	atomic_store_explicit(&ctl_req, 0, memory_order_relaxed);
@@ -1033,9 +1153,19 @@ static int open_trace_file(void)
 			n = append(path, n, sizeof path, ".");
 			append_uint(path, n, sizeof path, (uint64_t)attempt);
 		}
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd >= 0)
+		int f = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (f >= 0) {
+			struct stat st;
+			if (fstat(f, &st) == 0) {
+				trace_dev = st.st_dev;
+				trace_ino = st.st_ino;
+			}
+			/* At a high number: the program's own files keep the
+			 * numbers they would get without the shim. */
+			lt__fd_adopt(LT_FD_TRACE, f);
+			has_trace = 1;
 			return 0;
+		}
 		if (errno != EEXIST)
 			break;
 	}
@@ -1095,14 +1225,21 @@ int lt__writer_open(int fork_child, const char *parent, uint64_t prefix, uint64_
 	if (!raw) {
 		for (int k = 0; k < 2; k++)
 			for (int c = 0; c < LT_COL_COUNT; c++)
-				if (!(sets[k].col[c] = lt__sys_map(COL_CAP)))
+				if (!(sets[k].col[c] = lt__sys_map(COL_CAP))) {
+					lt__sys_warn("cannot map the writer's buffers (ENOMEM: an "
+						     "address-space limit?); running untraced",
+						     NULL, NULL);
 					return -ENOMEM;
+				}
 		zbuf_cap = ZSTD_compressBound(LT_COL_COUNT * COL_CAP) + LT_BLOCK_HEADER_LEN +
 			   LT_COL_COUNT * LT_UV_MAX;
 		zbuf = lt__sys_map(zbuf_cap);
 		stack_written = lt__sys_map(STACK_BITS / 8);
-		if (!zbuf || !stack_written)
+		if (!zbuf || !stack_written) {
+			lt__sys_warn("cannot map the writer's buffers (ENOMEM: an address-space "
+				     "limit?); running untraced", NULL, NULL);
 			return -ENOMEM;
+		}
 		model_ok = lt_model_init(&model, model_map, model_unmap) == 0;
 		if (lt__config.zstd_level > 0) {
 			ZSTD_customMem mem = {zalloc, zfree, NULL};
@@ -1120,9 +1257,10 @@ int lt__writer_open(int fork_child, const char *parent, uint64_t prefix, uint64_
 	memcpy(header, LT_FILE_MAGIC, LT_FILE_MAGIC_LEN);
 	header[8] = LT_FORMAT_MAJOR;
 	header[10] = LT_FORMAT_MINOR;
-	rc = lt__sys_write_all(fd, header, sizeof header);
+	const char *why;
+	rc = trace_write(header, sizeof header, &why);
 	if (rc) {
-		io_error(-rc);
+		io_error(-rc, why);
 		return rc;
 	}
 	block_reset();
