@@ -402,7 +402,13 @@ static int parse_meta(lt__decoder_t *d, int type, const uint8_t *p,
 				 &r->u.end.frees, &r->u.end.stacks,
 				 &r->u.end.stack_overflows, &r->u.end.ns,
 				 &r->u.end.bytes_written};
-		return get_uvs(&p, end, a, 9);
+		r->u.end.lost_events = 0;
+		if (get_uvs(&p, end, a, 9))
+			return -1;
+		/* Added later: absent in older files (0). */
+		if (p < end && lt_get_uv(&p, end, &r->u.end.lost_events))
+			return -1;
+		return 0;
 	}
 	default:
 		return 1;

@@ -83,6 +83,7 @@ typedef struct lt__record_s {
 		struct {
 			uint64_t exit_kind, exit_status, events, allocs, frees;
 			uint64_t stacks, stack_overflows, ns, bytes_written;
+			uint64_t lost_events; /* 0 when the record has no such field */
 		} end;
 		struct {
 			uint64_t offset, stored_len, raw_len;

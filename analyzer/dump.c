@@ -155,11 +155,11 @@ static void dump_record(const lt__record_t *r, FILE *out)
 		fprintf(out, "end kind=%s status=%" PRIu64 " events=%" PRIu64
 			     " allocs=%" PRIu64 " frees=%" PRIu64 " stacks=%" PRIu64
 			     " stack_overflows=%" PRIu64 " ns=%" PRIu64
-			     " bytes=%" PRIu64 "\n",
+			     " bytes=%" PRIu64 " lost=%" PRIu64 "\n",
 			exit_kind_name(r->u.end.exit_kind), r->u.end.exit_status,
 			r->u.end.events, r->u.end.allocs, r->u.end.frees,
 			r->u.end.stacks, r->u.end.stack_overflows, r->u.end.ns,
-			r->u.end.bytes_written);
+			r->u.end.bytes_written, r->u.end.lost_events);
 		break;
 	case LT__REC_BLOCK:
 		fprintf(out, "block %" PRIu64 " stored=%" PRIu64 " raw=%" PRIu64

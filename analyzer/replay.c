@@ -611,6 +611,7 @@ static int apply_record(lt__replay_t *r, const lt__record_t *rec)
 		r->end.stack_overflows = rec->u.end.stack_overflows;
 		r->end.ns = rec->u.end.ns;
 		r->end.bytes_written = rec->u.end.bytes_written;
+		r->end.lost_events = rec->u.end.lost_events;
 		saw_ns(r, rec->u.end.ns);
 		return 0;
 	case LT__REC_SEGMENT:

@@ -55,6 +55,7 @@ typedef struct lt__end_s {
 	bool seen;
 	uint64_t exit_kind, exit_status, events, allocs, frees, stacks;
 	uint64_t stack_overflows, ns, bytes_written;
+	uint64_t lost_events; /* the shim could not record them (no memory) */
 } lt__end_t;
 
 typedef struct lt__replay_s lt__replay_t;

@@ -101,6 +101,7 @@ static json_t *summary_json(const lt__report_t *r)
 	json_object_set_new(s, "overlapping_allocs", jint(t->overlapping_allocs));
 	json_object_set_new(s, "markers", jint(t->markers));
 	json_object_set_new(s, "stack_overflows", jint(e->seen ? e->stack_overflows : 0));
+	json_object_set_new(s, "lost_events", jint(e->seen ? e->lost_events : 0));
 	return s;
 }
 

@@ -132,6 +132,10 @@ static void print_summary(FILE *out, const struct style *st, const lt__report_t 
 		fprintf(out, "  %snote:%s %s allocations at an address still live in the "
 			     "replay (reordered)\n",
 			st->yellow, st->reset, lt__thousands(t->overlapping_allocs, a, sizeof a));
+	if (e->seen && e->lost_events)
+		fprintf(out, "  %swarning:%s %s events were lost: the shim could not get memory to "
+			     "record them (an address-space limit?); totals are short\n",
+			st->yellow, st->reset, lt__thousands(e->lost_events, a, sizeof a));
 	if (e->seen && e->stack_overflows)
 		fprintf(out, "  %snote:%s %" PRIu64 " stacks were cut at the depth limit\n",
 			st->yellow, st->reset, e->stack_overflows);

@@ -153,10 +153,10 @@
  *   END       uv exit_kind (LT_EXIT_*), uv exit_status, uv events,
  *             uv allocs, uv frees, uv stacks, uv stack_overflows,
  *             uv ns_since_start, uv bytes_written[, uv lost_events]
-             lost_events (added in 1.1, absent in older files = 0): events
-             the shim could not record for want of memory (a new thread's
-             ring under an address-space limit); the trace is incomplete
-             when it is not 0.
+ *             lost_events (added in 1.1, absent in older files = 0): events
+ *             the shim could not record for want of memory (a new thread's
+ *             ring under an address-space limit); the trace is incomplete
+ *             when it is not 0.
  *             The process reached the end cleanly (or through _exit /
  *             abort, as exit_kind says). Late events (library destructors)
  *             may still follow it.

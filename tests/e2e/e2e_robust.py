@@ -20,7 +20,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402  (the shared runner, decoder and base class)
-from e2e import E2E, fixture, run  # noqa: E402
+from e2e import E2E, REPORT, fixture, report_json, run  # noqa: E402
 
 
 def sizes(tr, kind):
@@ -185,6 +185,12 @@ class address_space_limit(E2E):
         fields = end_fields(tr.path)
         self.assertEqual(len(fields), 10, "END has no lost_events field: %s" % fields)
         self.assertEqual(fields[9], 100, "lost_events")
+        # The report says so, in text and JSON.
+        rep = subprocess.run([REPORT, tr.path], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(rep.returncode, 0, rep.stderr)
+        self.assertIn("warning: 100 events were lost", rep.stdout)
+        self.assertEqual(report_json(tr.path)["summary"]["lost_events"], 100)
 
     def test_no_events_lost_normally(self):
         d = os.path.join(self.tmp, "files")
