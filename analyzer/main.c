@@ -222,7 +222,7 @@ static int run_report(const struct options *o)
 		return 2;
 	}
 
-	lt__report_t r = {.trace_path = o->trace, .replay = a.replay, .top = o->top,
+	lt__report_t r = {.trace_path = o->trace, .replay = a.replay, .top = o->top, .show_hidden = o->sym.show_hidden,
 			  .metric = o->metric, .warnings = lt__decoder_warnings(a.dec)};
 	r.truncated = lt__trace_incomplete(a.dec, o->trace, &r.truncated_at);
 	lt__merge_stats(a.merge, &r.merge);

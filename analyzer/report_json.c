@@ -138,6 +138,9 @@ static json_t *ranked_json(const lt__report_t *r, enum lt__metric metric, size_t
 		case LT__BY_LEAKED:
 			json_object_set_new(o, "bytes", jint(c->live_bytes));
 			json_object_set_new(o, "blocks", jint(c->live_blocks));
+			/* The C++ runtime's own start-up block: live, but not a
+			 * leak of the program's (the text report lists it apart). */
+			json_object_set_new(o, "runtime", json_boolean(c->runtime));
 			break;
 		case LT__BY_PEAK:
 			json_object_set_new(o, "bytes", jint(c->peak_bytes));

@@ -146,10 +146,16 @@ static void print_leaks(FILE *out, const struct style *st, const lt__report_t *r
 	lt__callsites_t *cs = r->sites;
 	lt__callsites_sort(cs, LT__BY_LEAKED);
 	size_t nleaks = 0;
-	uint64_t bytes = 0, blocks = 0;
+	uint64_t bytes = 0, blocks = 0, rt_bytes = 0, rt_blocks = 0;
 	for (size_t i = 0; i < cs->n; i++) {
 		if (!cs->v[i]->live_blocks)
 			continue;
+		if (cs->v[i]->runtime && !r->show_hidden) {
+			/* Not the program's: listed apart (below). */
+			rt_bytes += cs->v[i]->live_bytes;
+			rt_blocks += cs->v[i]->live_blocks;
+			continue;
+		}
 		nleaks++;
 		bytes += cs->v[i]->live_bytes;
 		blocks += cs->v[i]->live_blocks;
@@ -160,13 +166,12 @@ static void print_leaks(FILE *out, const struct style *st, const lt__report_t *r
 		 lt__human_size(bytes, a, sizeof a), lt__thousands(blocks, b, sizeof b),
 		 plural(blocks, "block", "blocks"), nleaks, plural(nleaks, "site", "sites"));
 	section(out, st, "LEAKS", what);
-	if (nleaks == 0) {
-		fprintf(out, "  no leaks: every block was freed\n");
-		return;
-	}
+	if (nleaks == 0)
+		fprintf(out, "  no leaks: %s\n",
+			rt_blocks ? "every block of the program's own was freed" : "every block was freed");
 	for (size_t i = 0, shown = 0; i < cs->n && shown < r->top; i++) {
 		const lt__callsite_t *s = cs->v[i];
-		if (!s->live_blocks)
+		if (!s->live_blocks || (s->runtime && !r->show_hidden))
 			continue;
 		shown++;
 		fprintf(out, "  %s#%-3zu%s %s%10s%s  (%s bytes in %s %s, %s %s here)\n", st->bold,
@@ -181,6 +186,13 @@ static void print_leaks(FILE *out, const struct style *st, const lt__report_t *r
 	if (nleaks > r->top)
 		fprintf(out, "  %s... %zu more call sites (--top N shows more)%s\n", st->dim,
 			nleaks - r->top, st->reset);
+	if (rt_blocks)
+		fprintf(out, "  %snot listed: %s bytes in %s %s that the C++ runtime allocates once "
+			     "at start-up and keeps (libstdc++'s exception-handling pool; valgrind "
+			     "frees it at exit); --show-hidden lists %s%s\n",
+			st->dim, lt__thousands(rt_bytes, a, sizeof a),
+			lt__thousands(rt_blocks, b, sizeof b), plural(rt_blocks, "block", "blocks"),
+			plural(rt_blocks, "it", "them"), st->reset);
 }
 
 static void print_ranked(FILE *out, const struct style *st, const lt__report_t *r,

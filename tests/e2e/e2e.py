@@ -1363,6 +1363,29 @@ class cxx(E2E):
         self.assertTrue(pool, "no allocation from libstdc++ before main: %s" % early[:5])
         self.assertGreaterEqual(max(e[1] for e in pool), 1024)
 
+    def test_runtime_pool_is_not_listed_as_a_leak(self):
+        # fx_cxx frees everything it allocates: the one block live at exit
+        # is libstdc++'s pool (glibc's stdout buffer aside). The text report
+        # lists it apart, JSON marks it, --show-hidden lists it.
+        p = self.traced([fixture("fx_cxx")])
+        self.assertOk(p)
+        tr = self.only_trace()
+        js = report_json(tr.path)
+        runtime = [e for e in js["leaks"] if e.get("runtime")]
+        self.assertEqual(len(runtime), 1, js["leaks"])
+        self.assertGreaterEqual(runtime[0]["bytes"], 1024)
+        text = subprocess.run([REPORT, "--no-color", tr.path], stdout=subprocess.PIPE,
+                              text=True, timeout=60).stdout
+        leaks = text.split("LEAKS", 1)[1].split("\nPEAK", 1)[0]
+        self.assertIn("not listed: %s bytes in 1 block that the C++ runtime" %
+                      format(runtime[0]["bytes"], ","), leaks)
+        self.assertNotIn("(%s bytes in 1 block, 1 allocation here)" %
+                         format(runtime[0]["bytes"], ","), leaks)
+        shown = subprocess.run([REPORT, "--no-color", "--show-hidden", tr.path],
+                               stdout=subprocess.PIPE, text=True, timeout=60).stdout
+        self.assertIn("(%s bytes in 1 block, 1 allocation here)" %
+                      format(runtime[0]["bytes"], ","), shown)
+
 
 # ---------------------------------------------------------------- entry points
 
