@@ -24,7 +24,9 @@
 				* enough hand-overs that waking the other
 				* thread costs nothing much */
 #define LT__BATCH_ARENA (64u << 10) /* first arena chunk of a batch */
-#define LT__BATCHES 4 /* batches in flight: the producer runs this far ahead */
+#define LT__BATCHES 16 /* batches in flight: the producer runs this far ahead
+			* (phases of a trace that are slow to decode or slow to
+			* replay last tens of thousands of records) */
 
 /* One input file. A fork child's parent is read only up to limit. */
 struct lt__source {
