@@ -69,6 +69,16 @@ static int move_high(int fd)
 	return fd;
 }
 
+int lt__fd_move_high(int fd)
+{
+	if (fd < 0)
+		return fd;
+	int saved = errno;
+	fd = move_high(fd);
+	errno = saved;
+	return fd;
+}
+
 int lt__fd_adopt(int slot, int fd)
 {
 	if (fd < 0)

@@ -46,6 +46,7 @@ static struct {
 	int (*close)(int);
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
+	int (*pipe2)(int[2], int);
 	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 	sighandler_t (*signal)(int, sighandler_t);
 } real;
@@ -126,6 +127,7 @@ static void resolve(void)
 	RESOLVE(close);
 	RESOLVE(dup2);
 	RESOLVE(dup3);
+	RESOLVE(pipe2);
 	RESOLVE(sigaction);
 	RESOLVE(signal);
 	RESOLVE(malloc); /* last: a non-NULL real.malloc means all are set */
@@ -572,6 +574,25 @@ LT_EXPORT int dup3(int oldfd, int newfd, int flags)
 	if (!real.dup3)
 		return (int)syscall(SYS_dup3, oldfd, newfd, flags);
 	return real.dup3(oldfd, newfd, flags);
+}
+
+/* A pipe made while the shim itself is at work on this thread (busy) is
+ * not the program's: libunwind opens one to check addresses the first time
+ * it unwinds. At the lowest free numbers (3 and 4) it would shift every
+ * descriptor the program opens afterwards; it goes high instead. */
+LT_EXPORT int pipe2(int fds[2], int flags)
+{
+	int rc = real.pipe2 ? real.pipe2(fds, flags) : (int)syscall(SYS_pipe2, fds, flags);
+	if (rc == 0 && LT_UNLIKELY(lt__tls.busy > 0)) {
+		fds[0] = lt__fd_move_high(fds[0]);
+		fds[1] = lt__fd_move_high(fds[1]);
+	}
+	return rc;
+}
+
+LT_EXPORT int pipe(int fds[2])
+{
+	return pipe2(fds, 0);
 }
 
 /* ---- fatal signals (crash.c) ---- */
