@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -550,14 +551,24 @@ LT_EXPORT void closefrom(int lowfd)
 	errno = saved; /* closefrom reports nothing */
 }
 
-LT_EXPORT int dup2(int oldfd, int newfd)
+/* Before dup2/dup3 from oldfd onto newfd: false (errno EBADF) when oldfd
+ * is the shim's, as without the shim (the number is free); moves the
+ * shim's descriptor away when newfd is its number. */
+static bool dup_allowed(int oldfd, int newfd)
 {
 	if (LT_UNLIKELY(lt__fd_protects(oldfd))) {
-		errno = EBADF; /* as without the shim: the number is free */
-		return -1;
+		errno = EBADF;
+		return false;
 	}
 	if (LT_UNLIKELY(lt__fd_protects(newfd)))
 		lt__fd_evict(newfd);
+	return true;
+}
+
+LT_EXPORT int dup2(int oldfd, int newfd)
+{
+	if (!dup_allowed(oldfd, newfd))
+		return -1;
 	if (!real.dup2)
 		return (int)syscall(SYS_dup2, oldfd, newfd);
 	return real.dup2(oldfd, newfd);
@@ -565,12 +576,8 @@ LT_EXPORT int dup2(int oldfd, int newfd)
 
 LT_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
-	if (LT_UNLIKELY(lt__fd_protects(oldfd))) {
-		errno = EBADF; /* as without the shim: the number is free */
+	if (!dup_allowed(oldfd, newfd))
 		return -1;
-	}
-	if (LT_UNLIKELY(lt__fd_protects(newfd)))
-		lt__fd_evict(newfd);
 	if (!real.dup3)
 		return (int)syscall(SYS_dup3, oldfd, newfd, flags);
 	return real.dup3(oldfd, newfd, flags);
