@@ -613,6 +613,7 @@ LT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 			return -1;
 		}
 	}
+	lt__snapshot_signal_check(sig, act);
 	return lt__crash_sigaction(sig, act, old, real.sigaction);
 }
 
@@ -627,11 +628,12 @@ LT_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 			return SIG_ERR;
 		}
 	}
-	if (!lt__crash_managed(sig))
-		return real.signal(sig, handler);
 	struct sigaction sa, old;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = handler;
+	lt__snapshot_signal_check(sig, &sa);
+	if (!lt__crash_managed(sig))
+		return real.signal(sig, handler);
 	sigemptyset(&sa.sa_mask);
 	sigaddset(&sa.sa_mask, sig);
 	sa.sa_flags = SA_RESTART;

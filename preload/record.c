@@ -197,6 +197,20 @@ static void snapshot_signal_handler(int sig)
 	errno = saved;
 }
 
+void lt__snapshot_signal_check(int sig, const struct sigaction *act)
+{
+	static _Atomic int warned;
+	if (!act || sig != lt__config.snapshot_signal || sig == 0 ||
+	    act->sa_handler == snapshot_signal_handler)
+		return;
+	/* Relaxed: only one line, whichever thread says it. */
+	if (atomic_exchange_explicit(&warned, 1, memory_order_relaxed))
+		return;
+	lt__sys_warn("the program sets its own handler for LEAKTRACE_SNAPSHOT_SIGNAL's signal; "
+		     "snapshot markers by signal stop here (choose another signal)",
+		     NULL, NULL);
+}
+
 static void ring_thread_exit(void *v)
 {
 	lt_ring_t *r = v;

@@ -137,6 +137,10 @@ extern _Atomic uint64_t lt__lost_events LT_HIDDEN;
 enum { LT_FD_TRACE = 0, LT_FD_STATM = 1, LT_FD_SLOTS = 2 };
 /* Moves fd to a high number and guards it in slot; returns the number. */
 int lt__fd_adopt(int slot, int fd) LT_HIDDEN;
+/* Called before the program's sigaction/signal for sig takes effect: says
+ * once on stderr when it replaces the snapshot signal's handler. */
+struct sigaction;
+void lt__snapshot_signal_check(int sig, const struct sigaction *act) LT_HIDDEN;
 /* A copy of fd at a high number (close-on-exec), fd closed; fd itself when
  * none is free. For the shim's helpers' descriptors (libunwind's pipe). */
 int lt__fd_move_high(int fd) LT_HIDDEN;

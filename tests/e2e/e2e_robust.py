@@ -291,6 +291,29 @@ class relative_dlopen(E2E):
 # ---------------------------------------------------------------- settings
 
 
+class snapshot_signal_taken(E2E):
+    """LEAKTRACE_SNAPSHOT_SIGNAL names a signal the program then handles
+    itself: its handler wins (the program behaves as without the shim),
+    and the shim says once that snapshot markers by signal stop."""
+
+    def test_program_handler_wins_and_the_shim_says_so(self):
+        base = run([fixture("fx_own_usr2")], traced=False)
+        p = self.traced([fixture("fx_own_usr2")], env={"LEAKTRACE_SNAPSHOT_SIGNAL": "USR2"})
+        self.assertOk(p)
+        self.assertEqual(p.stdout, base.stdout)
+        self.assertEqual(p.stdout, "handled 1\n")
+        self.assertEqual(p.stderr,
+                         "leaktrace: the program sets its own handler for "
+                         "LEAKTRACE_SNAPSHOT_SIGNAL's signal; snapshot markers by signal "
+                         "stop here (choose another signal)\n")
+
+    def test_no_word_without_the_setting(self):
+        p = self.traced([fixture("fx_own_usr2")])
+        self.assertOk(p)
+        self.assertEqual(p.stdout, "handled 1\n")
+        self.assertEqual(p.stderr, "")
+
+
 class bad_settings(E2E):
     """A setting the shim cannot use is named in one line on stderr and
     replaced by its default; the trace is still written."""
