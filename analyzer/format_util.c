@@ -5,6 +5,7 @@
 #include "format_util.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,48 @@ const char *lt__thousands(uint64_t v, char *buf, size_t len)
 		buf[o++] = digits[i];
 	}
 	buf[o] = '\0';
+	return buf;
+}
+
+const char *lt__short_name(const char *name, char *buf, size_t len)
+{
+	if (!name || !strchr(name, '<') || len < 4)
+		return name;
+	size_t n = 0;
+	int depth = 0;
+	bool cut = false;
+	for (const char *p = name; *p; p++) {
+		bool keep = depth == 0;
+		if (*p == '<' && p - name >= 8 && strncmp(p - 8, "operator", 8) == 0) {
+			/* The operator's own brackets: copy them whole. */
+			while (*p == '<' || *p == '=' || *p == '>') {
+				if (keep && n + 1 < len)
+					buf[n++] = *p;
+				p++;
+			}
+			p--;
+			continue;
+		}
+		if (*p == '<') {
+			keep = depth++ == 0;
+		} else if (*p == '>' && depth > 0) {
+			keep = --depth == 0;
+		}
+		if (!keep)
+			continue;
+		if (n + 4 >= len) {
+			cut = true;
+			break;
+		}
+		buf[n++] = *p;
+	}
+	if (depth != 0)
+		return name; /* unbalanced: not a template list after all */
+	if (cut) {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = 0;
 	return buf;
 }
 

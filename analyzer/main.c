@@ -29,6 +29,7 @@ struct options {
 	enum lt__metric metric;
 	size_t top;
 	int color; /* -1 auto, 0 never, 1 always */
+	bool full_names;
 	lt__sym_opts_t sym;
 	const char *skip[LT__MAX_SKIP];
 	const char *trace;
@@ -52,6 +53,8 @@ static void usage(FILE *out)
 	      "      --debug-dir=DIR      extra debug info directory (.build-id layout)\n"
 	      "      --skip-function=GLOB hide wrapper frames matching GLOB (repeatable)\n"
 	      "      --show-hidden        keep the shim's and the allocator's frames\n"
+	      "      --full-names         C++ names with their template arguments (the\n"
+	      "                           text report shows vector<>; JSON has them all)\n"
 	      "      --color[=WHEN]       auto (default: on a terminal, unless NO_COLOR\n"
 	      "                           is set), always or never\n"
 	      "      --no-color           same as --color=never\n"
@@ -81,6 +84,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"debug-dir", required_argument, NULL, 'G'},
 		{"skip-function", required_argument, NULL, 'k'},
 		{"show-hidden", no_argument, NULL, 'H'},
+		{"full-names", no_argument, NULL, 'F'},
 		{"color", optional_argument, NULL, 'c'},
 		{"colour", optional_argument, NULL, 'c'},
 		{"no-color", no_argument, NULL, 'C'},
@@ -133,6 +137,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'H':
 			o->sym.show_hidden = true;
+			break;
+		case 'F':
+			o->full_names = true;
 			break;
 		case 'c':
 			if (!optarg || strcmp(optarg, "auto") == 0)
@@ -223,6 +230,7 @@ static int run_report(const struct options *o)
 	}
 
 	lt__report_t r = {.trace_path = o->trace, .replay = a.replay, .top = o->top, .show_hidden = o->sym.show_hidden,
+			  .full_names = o->full_names,
 			  .metric = o->metric, .warnings = lt__decoder_warnings(a.dec)};
 	r.truncated = lt__trace_incomplete(a.dec, o->trace, &r.truncated_at);
 	lt__merge_stats(a.merge, &r.merge);

@@ -34,6 +34,7 @@ typedef struct lt__report_s {
 	size_t top; /* entries per section (leaks in JSON are all listed) */
 	bool color;
 	bool show_hidden; /* --show-hidden: runtime blocks listed as leaks too */
+	bool full_names; /* --full-names: C++ template arguments in text */
 	enum lt__metric metric; /* folded stacks' weight */
 } lt__report_t;
 

@@ -4,6 +4,7 @@
  * allocators and temporary allocations, with symbolized stacks. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,13 +15,16 @@
 #define LT__LEAK_FRAMES 12 /* frames shown per leak */
 #define LT__OTHER_FRAMES 4 /* frames shown in the other sections */
 
+/* How the report looks: colours (empty strings without), and whether C++
+ * names keep their template arguments. */
 struct style {
 	const char *bold, *red, *yellow, *cyan, *dim, *reset;
+	bool full_names;
 };
 
-static const struct style plain = {"", "", "", "", "", ""};
+static const struct style plain = {"", "", "", "", "", "", false};
 static const struct style ansi = {"\033[1m", "\033[31m", "\033[33m", "\033[36m",
-				  "\033[2m", "\033[0m"};
+				  "\033[2m", "\033[0m", false};
 
 static const char *plural(uint64_t n, const char *one, const char *many)
 {
@@ -30,8 +34,10 @@ static const char *plural(uint64_t n, const char *one, const char *many)
 static void frame_line(FILE *out, const struct style *st, const char *verb,
 		       const lt__frame_t *f)
 {
-	char buf[512];
+	char buf[512], shortened[512];
 	const char *label = lt__frame_label(f, buf, sizeof buf);
+	if (!st->full_names)
+		label = lt__short_name(label, shortened, sizeof shortened);
 	fprintf(out, "       %s %s%s%s", verb, st->cyan, label, st->reset);
 	if (f->file && f->line)
 		fprintf(out, " (%s:%u)", f->file, f->line);
@@ -259,7 +265,9 @@ static void print_children(FILE *out, const struct style *st, const lt__report_t
 
 int lt__report_text(FILE *out, const lt__report_t *r)
 {
-	const struct style *st = r->color ? &ansi : &plain;
+	struct style look = r->color ? ansi : plain;
+	look.full_names = r->full_names;
+	const struct style *st = &look;
 	print_summary(out, st, r);
 	print_leaks(out, st, r);
 	print_ranked(out, st, r, LT__BY_PEAK, "PEAK", "live memory at the peak, by call site");

@@ -12,6 +12,7 @@
 
 #include "analysis.h"
 #include "callsites.h"
+#include "format_util.h"
 #include "report.h"
 #include "symbolize.h"
 
@@ -149,4 +150,34 @@ Test(report, json_contract)
 	cr_assert_str_eq(fn, "app+0x1600");
 	json_decref(doc);
 	free(text);
+}
+
+/* The text report's short C++ names: template argument lists emptied,
+ * the brackets of operators kept, anything unbalanced left alone. */
+Test(report, short_cxx_names)
+{
+	char buf[256];
+	static const char *const cases[][2] = {
+		{"std::vector<int, std::allocator<int> >::push_back(int const&)",
+		 "std::vector<>::push_back(int const&)"},
+		{"std::_Rb_tree_node<std::pair<int const, int> >* std::_Rb_tree<int, "
+		 "std::pair<int const, int> >::_M_create_node<int&>(int&)",
+		 "std::_Rb_tree_node<>* std::_Rb_tree<>::_M_create_node<>(int&)"},
+		{"bool std::operator< <char>(std::basic_string<char> const&, char const*)",
+		 "bool std::operator< <>(std::basic_string<> const&, char const*)"},
+		{"std::ostream::operator<<(int)", "std::ostream::operator<<(int)"},
+		{"foo::operator<=>(foo const&) const", "foo::operator<=>(foo const&) const"},
+		{"std::less<void>::operator()<int&, int&>(int&, int&) const",
+		 "std::less<>::operator()<>(int&, int&) const"},
+		{"x::operator->()", "x::operator->()"},
+		{"plain_c_function", "plain_c_function"},
+		{"broken<name", "broken<name"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		cr_assert_str_eq(lt__short_name(cases[i][0], buf, sizeof buf), cases[i][1],
+				 "case %zu", i);
+	/* Too long for the buffer: cut, and says so. */
+	char small[12];
+	cr_assert_str_eq(lt__short_name("abcdefghijklmn<int>", small, sizeof small),
+			 "abcdefgh...");
 }
