@@ -457,21 +457,37 @@ static const char *rate(double bytes_per_s, char *buf, size_t len)
 	return buf;
 }
 
+#define LT__LABEL_FRAMES 3 /* frames a site's one-line label may name */
+
+/* The site's first frame; while a frame has no line (a binary without
+ * debug information, where many sites share their first frame: perl's
+ * Perl_safesysmalloc), its callers too, "a < b < c", up to the first with
+ * a line. */
 static void site_label(FILE *out, const struct gsite *gs)
 {
 	if (!gs->nframes) {
 		fputs("(no stack recorded)", out);
 		return;
 	}
-	char buf[512];
-	const lt__frame_t *f = gs->frames[0];
-	fputs(lt__frame_label(f, buf, sizeof buf), out);
-	if (f->file && f->line)
-		fprintf(out, " (%s:%u)", f->file, f->line);
-	else if (f->file)
-		fprintf(out, " (%s)", f->file);
-	else if (f->module && f->module[0])
-		fprintf(out, " (%s)", f->module);
+	for (size_t i = 0; i < gs->nframes && i < LT__LABEL_FRAMES; i++) {
+		char buf[512], shortened[512];
+		const lt__frame_t *f = gs->frames[i];
+		if (i)
+			fputs(" < ", out);
+		fputs(lt__short_name(lt__frame_label(f, buf, sizeof buf), shortened,
+				     sizeof shortened),
+		      out);
+		if (f->file && f->line) {
+			fprintf(out, " (%s:%u)", f->file, f->line);
+			return;
+		}
+		if (i + 1 < gs->nframes && i + 1 < LT__LABEL_FRAMES)
+			continue;
+		if (f->file)
+			fprintf(out, " (%s)", f->file);
+		else if (f->module && f->module[0])
+			fprintf(out, " (%s)", f->module);
+	}
 }
 
 static void print_text(FILE *out, const struct growth *g, size_t top, bool all)

@@ -484,3 +484,35 @@ Test(cli, diff_counts_have_thousands_separators)
 	free(path);
 	tb_free(tb);
 }
+
+/* growth's one-line site label: frames without a line (no debug
+ * information) are followed by their callers, up to three, so that sites
+ * sharing their first frame (a program's own xmalloc) can be told apart. */
+Test(cli, growth_labels_name_callers_of_frames_without_lines)
+{
+	uint64_t one[] = {0x5000, 0x6000, 0x7000, 0x8000};
+	uint64_t two[] = {0x5000, 0x6100, 0x7100, 0x8000};
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	tb_stack(tb, 1, 4, one);
+	tb_stack(tb, 2, 4, two);
+	for (uint64_t e = 1; e <= 40; e++) {
+		tb_time(tb, e, e * 1000000);
+		tb_at(tb, 1, e);
+		tb_alloc(tb, 1, 1000, 0x100000 + 64 * e);
+		tb_alloc(tb, 2, 500, 0x200000 + 64 * e);
+	}
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	snprintf(args, sizeof args, "growth --all '%s'", path);
+	struct result r;
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "0x5000 < 0x6000 < 0x7000\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "0x5000 < 0x6100 < 0x7100\n"), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
