@@ -44,6 +44,7 @@ static struct {
 	void (*_exit)(int) __attribute__((noreturn));
 	void (*_Exit)(int) __attribute__((noreturn));
 	void (*abort)(void) __attribute__((noreturn));
+	void (*quick_exit)(int) __attribute__((noreturn));
 	int (*close)(int);
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
@@ -125,6 +126,7 @@ static void resolve(void)
 	RESOLVE(_exit);
 	RESOLVE(_Exit);
 	RESOLVE(abort);
+	RESOLVE(quick_exit);
 	RESOLVE(close);
 	RESOLVE(dup2);
 	RESOLVE(dup3);
@@ -459,6 +461,17 @@ LT_EXPORT void _Exit(int status)
 	}
 	syscall(SYS_exit_group, status);
 	__builtin_unreachable();
+}
+
+/* quick_exit runs the at_quick_exit handlers, the shim's last among them
+ * (registered at start-up), which flushes with this status. */
+LT_EXPORT void quick_exit(int status)
+{
+	/* Relaxed: read by this thread, in the handler quick_exit runs. */
+	atomic_store_explicit(&lt__quick_exit_status, status, memory_order_relaxed);
+	if (!LT_UNLIKELY(bootstrapping()) && real.quick_exit)
+		real.quick_exit(status);
+	_exit(status);
 }
 
 LT_EXPORT void abort(void)

@@ -228,6 +228,17 @@ static void final_flush(int status, void *unused)
 	lt__finish(LT_EXIT_NORMAL, status);
 }
 
+/* quick_exit() runs at_quick_exit handlers, not atexit ones: the status
+ * comes from the interposed quick_exit (interpose.c). Relaxed: the same
+ * thread stores it and then runs this handler. */
+_Atomic int lt__quick_exit_status;
+
+static void quick_exit_flush(void)
+{
+	lt__finish(LT_EXIT_NORMAL, atomic_load_explicit(&lt__quick_exit_status,
+							memory_order_relaxed));
+}
+
 static void fork_prepare(void)
 {
 	lt__fork_prepare();
@@ -284,6 +295,7 @@ void lt__init(void)
 		 * reverse order, so this one runs after every library's
 		 * destructors and sees their frees. */
 		on_exit(final_flush, NULL);
+		at_quick_exit(quick_exit_flush);
 		if (lt__config.snapshot_signal) {
 			struct sigaction sa;
 			memset(&sa, 0, sizeof sa);

@@ -137,6 +137,7 @@ extern _Atomic uint64_t lt__lost_events LT_HIDDEN;
 enum { LT_FD_TRACE = 0, LT_FD_STATM = 1, LT_FD_SLOTS = 2 };
 /* Moves fd to a high number and guards it in slot; returns the number. */
 int lt__fd_adopt(int slot, int fd) LT_HIDDEN;
+extern _Atomic int lt__quick_exit_status LT_HIDDEN; /* quick_exit()'s status */
 /* Called before the program's sigaction/signal for sig takes effect: says
  * once on stderr when it replaces the snapshot signal's handler. */
 struct sigaction;

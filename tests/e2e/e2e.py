@@ -1474,6 +1474,14 @@ class abrupt_exits(E2E):
     def test_exit(self):
         self.check("exit", 4, [("normal", 4)])
 
+    def test_quick_exit_right_away(self):
+        # No flush has happened yet: the shim's at_quick_exit handler,
+        # the last to run, writes everything, the program's own handler's
+        # free included.
+        tr = self.check("quick_exit", 5, [("normal", 5)], ms="0")
+        t = tr.main_thread()
+        self.assertEqual(tr.counts([t])["free"], 1)
+
     def test_return_from_main_status(self):
         self.check("return", 6, [("normal", 6)])
 
