@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Fatal signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT): while the
- * program leaves them at their default action, the shim's handler flushes
- * what was recorded and lets the signal kill the process as it would have
- * (same signal, same core dump). A program that installs a handler of its
+/* Fatal signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) and the ones
+ * that end a program from outside by default (SIGHUP, SIGINT, SIGQUIT,
+ * SIGPIPE, SIGTERM: Ctrl-C, kill, `prog | head`): while the program leaves
+ * them at their default action, the shim's handler flushes what was
+ * recorded and lets the signal kill the process as it would have (same
+ * signal, same core dump). A program that installs a handler of its
  * own gets it installed for real; sigaction() and signal() report to the
  * program what it would see without the shim. */
 #define _GNU_SOURCE
@@ -15,7 +17,14 @@
 #include "shim.h"
 #include "sys.h"
 
-static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT,
+				    SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGTERM};
+
+/* Signals an instruction raises (si_code > 0): returning re-executes it. */
+static int is_fault(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL;
+}
 
 /* Per fatal signal. `ours` is 1 while the shim's handler is the kernel's
  * disposition; `app` is then what the program believes is installed (its
@@ -39,10 +48,11 @@ static void crash_handler(int sig, siginfo_t *si, void *uc)
 	lt__crash_flush(sig);
 	/* SA_RESETHAND made the action SIG_DFL on entry. A fault caused by
 	 * an instruction happens again when the handler returns and kills
-	 * the process with its default action; a signal that was sent
-	 * (kill, raise, abort: si_code <= 0) is sent again: it stays
-	 * pending while this handler blocks it and is delivered on return. */
-	if (si == NULL || si->si_code <= 0 || sig == SIGABRT)
+	 * the process with its default action; any other signal (sent with
+	 * kill or raise, SIGPIPE from a write, abort's SIGABRT) is sent
+	 * again: it stays pending while this handler blocks it and is
+	 * delivered on return. */
+	if (si == NULL || si->si_code <= 0 || !is_fault(sig))
 		syscall(SYS_tgkill, getpid(), lt__sys_gettid(), sig);
 	lt__tls.busy--;
 	errno = saved;

@@ -218,7 +218,7 @@ class fatal_signals(E2E):
         p = self.traced([fixture("fx_crash"), how, str(n)], env=env)
         self.assertEqual(p.returncode, rc, p.stderr)
         self.assertEqual(p.stdout, base.stdout)
-        self.assertEqual(p.stdout.splitlines()[0].split(), ["dfl"] * 5)
+        self.assertEqual(p.stdout.splitlines()[0].split(), ["dfl"] * 10)
         self.assertNotIn("leaktrace", p.stderr)
         tr = self.only_trace()
         self.assertEqual(sizes(tr, "alloc").get(40), n,
@@ -254,6 +254,20 @@ class fatal_signals(E2E):
 
     def test_default_restored_with_signal(self):
         self.check("reset", -signal.SIGSEGV)
+
+    # Signals that end a program from outside: the same, no END record
+    # (the program did not end by itself).
+    def test_sigterm(self):
+        self.check("term", -signal.SIGTERM)
+
+    def test_sigint(self):
+        self.check("int", -signal.SIGINT)
+
+    def test_sighup(self):
+        self.check("hup", -signal.SIGHUP)
+
+    def test_sigpipe_as_in_a_pipe_to_head(self):
+        self.check("pipe", -signal.SIGPIPE)
 
 
 # ---------------------------------------------------------------- modules
