@@ -944,26 +944,6 @@ static void ctl_lock_release(void)
 	atomic_store_explicit(&ctl_lock, 0, memory_order_release);
 }
 
-/* Hands req (filled in, ctl_lock held) to the running writer thread and
- * waits until it is served, or until deadline (lt__sys_now_ns(); 0 = no
- * deadline). 0, or -ETIMEDOUT. */
-static int post_request(uint64_t deadline)
-{
-	/* Release publishes req to the writer's acquire of ctl_req. */
-	uint32_t want = atomic_fetch_add_explicit(&ctl_req, 1, memory_order_release) + 1;
-	atomic_store_explicit(&lt__writer_doorbell, 0, memory_order_relaxed);
-	lt__sys_futex_wake(&lt__writer_doorbell);
-	for (;;) {
-		/* Acquire pairs with the writer's release of ctl_ack. */
-		uint32_t ack = atomic_load_explicit(&ctl_ack, memory_order_acquire);
-		if (ack == want)
-			return 0;
-		if (deadline && lt__sys_now_ns() > deadline)
-			return -ETIMEDOUT;
-		lt__sys_futex_wait(&ctl_ack, ack, 10000000);
-	}
-}
-
 /* Sends a request to the writer thread and waits for it to be served, or
  * serves it inline when no writer thread runs. Leaves ctl_lock held. */
 static uint64_t request(int stop, int drain, int end_kind, int status)
@@ -985,7 +965,17 @@ static uint64_t request(int stop, int drain, int end_kind, int status)
 	}
 	if (expected == 2) /* stopped already */
 		return req.file_size;
-	post_request(0);
+	/* Release publishes req to the writer's acquire of ctl_req. */
+	uint32_t want = atomic_fetch_add_explicit(&ctl_req, 1, memory_order_release) + 1;
+	atomic_store_explicit(&lt__writer_doorbell, 0, memory_order_relaxed);
+	lt__sys_futex_wake(&lt__writer_doorbell);
+	for (;;) {
+		/* Acquire pairs with the writer's release of ctl_ack. */
+		uint32_t ack = atomic_load_explicit(&ctl_ack, memory_order_acquire);
+		if (ack == want)
+			break;
+		lt__sys_futex_wait(&ctl_ack, ack, 10000000);
+	}
 	if (stop) {
 		pthread_join(thread, NULL);
 		atomic_store_explicit(&started, 2, memory_order_release);
@@ -1028,7 +1018,19 @@ int lt__writer_crash_flush(int end_kind, int status)
 	}
 	if (expected == 2) /* stopped already */
 		return 0;
-	return post_request(deadline);
+	/* Release publishes req to the writer's acquire of ctl_req. */
+	uint32_t want = atomic_fetch_add_explicit(&ctl_req, 1, memory_order_release) + 1;
+	atomic_store_explicit(&lt__writer_doorbell, 0, memory_order_relaxed);
+	lt__sys_futex_wake(&lt__writer_doorbell);
+	for (;;) {
+		/* Acquire pairs with the writer's release of ctl_ack. */
+		uint32_t ack = atomic_load_explicit(&ctl_ack, memory_order_acquire);
+		if (ack == want)
+			return 0;
+		if (lt__sys_now_ns() > deadline)
+			return -ETIMEDOUT;
+		lt__sys_futex_wait(&ctl_ack, ack, 10000000);
+	}
 }
 
 uint64_t lt__writer_pause(int drain, int end_kind, int status)
