@@ -211,6 +211,20 @@ class fatal_signals(E2E):
     handlers of their own still get them, and sigaction() reports what it
     would without the shim."""
 
+    # Dispositions inherited from whoever started the tests (nohup ignores
+    # SIGHUP, a background job SIGINT and SIGQUIT) would pass to the
+    # fixture through exec: the tests want every signal at its default.
+    RESET = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
+
+    def setUp(self):
+        super().setUp()
+        self.saved = {s: signal.signal(s, signal.SIG_DFL) for s in self.RESET}
+
+    def tearDown(self):
+        for s, h in self.saved.items():
+            signal.signal(s, h)
+        super().tearDown()
+
     def check(self, how, rc, n=5000, ends=()):
         env = {"LD_LIBRARY_PATH": None}
         base = run([fixture("fx_crash"), how, str(n)], traced=False)
