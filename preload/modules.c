@@ -161,16 +161,12 @@ static const char *absolute_path(const char *name, uint64_t lo, char *out, size_
 {
 	if (mapped_path(lo, out, cap) == 0)
 		return out;
-	if (!getcwd(out, cap))
-		return name;
-	size_t n = strlen(out);
+	size_t n = lt__text_cwd(out, cap);
 	while (name[0] == '.' && name[1] == '/')
 		name += 2;
-	if (n + 1 + strlen(name) + 1 > cap)
+	if (n == 0 || n + strlen(name) + 1 > cap)
 		return name;
-	if (n == 0 || out[n - 1] != '/')
-		out[n++] = '/';
-	strcpy(out + n, name);
+	lt__text_append(out, n, cap, name);
 	return out;
 }
 

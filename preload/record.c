@@ -106,10 +106,10 @@ static char parent_path[4096];
 static _Atomic int finished;
 
 
-/* A whole decimal number from lo to hi in variable name's value s; hi for
- * a larger number, dflt for anything else, with one line on stderr. */
-static int config_int(const char *name, const char *s, long lo, long hi, int dflt,
-		      const char *dflt_text)
+/* A whole decimal number from lo to hi in variable name's value s: hi
+ * for a larger number, dflt for anything else, with one line on stderr
+ * ("NAME=VALUE is not a number from LO to HI; using DFLT"). */
+static int config_int(const char *name, const char *s, long lo, long hi, int dflt)
 {
 	if (!s || !*s)
 		return dflt;
@@ -118,31 +118,30 @@ static int config_int(const char *name, const char *s, long lo, long hi, int dfl
 	long v = strtol(s, &end, 10);
 	if (errno == 0 && *end == 0 && v >= lo && v <= hi)
 		return (int)v;
-	const char *hi_text = hi == LT_MAX_DEPTH ? "256" : "19";
 	int too_big = (errno == ERANGE || (errno == 0 && *end == 0)) && v > hi;
-	char range[96] = "", *p = range;
-	const char *parts[] = {too_big ? " is more than " : " is not a number from ",
-			       too_big ? "" : lo ? "1" : "0", too_big ? "" : " to ", hi_text,
-			       "; using ", too_big ? hi_text : dflt_text};
-	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-		for (const char *q = parts[i]; *q && p < range + sizeof range - 1; q++)
-			*p++ = *q;
-	*p = 0;
-	char what[160] = "", *w = what;
-	for (const char *q = name; *q && w < what + 64; q++)
-		*w++ = *q;
-	*w++ = '=';
-	for (const char *q = s; *q && w < what + sizeof what - 4; q++)
-		*w++ = *q;
-	*w = 0;
-	lt__sys_warn(what, range, NULL);
-	return too_big ? (int)hi : dflt;
+	int use = too_big ? (int)hi : dflt;
+	char what[160], why[96];
+	size_t n = lt__text_append(what, 0, sizeof what, name);
+	n = lt__text_append(what, n, sizeof what, "=");
+	lt__text_append(what, n, sizeof what, s);
+	if (too_big) {
+		n = lt__text_append(why, 0, sizeof why, " is more than ");
+	} else {
+		n = lt__text_append(why, 0, sizeof why, " is not a number from ");
+		n = lt__text_append_uint(why, n, sizeof why, (uint64_t)lo);
+		n = lt__text_append(why, n, sizeof why, " to ");
+	}
+	n = lt__text_append_uint(why, n, sizeof why, (uint64_t)hi);
+	n = lt__text_append(why, n, sizeof why, "; using ");
+	lt__text_append_uint(why, n, sizeof why, (uint64_t)use);
+	lt__sys_warn(what, why, NULL);
+	return use;
 }
 
 static void read_config(void)
 {
 	const char *s = getenv("LEAKTRACE_DEPTH");
-	lt__config.depth = config_int("LEAKTRACE_DEPTH", s, 0, LT_MAX_DEPTH, 64, "64");
+	lt__config.depth = config_int("LEAKTRACE_DEPTH", s, 0, LT_MAX_DEPTH, 64);
 	s = getenv("LEAKTRACE_UNWIND");
 	lt__config.unwinder = LT_UNWIND_FAST;
 	if (s && strcmp(s, "fp") == 0)
@@ -155,7 +154,7 @@ static void read_config(void)
 		lt__sys_warn("LEAKTRACE_UNWIND=", s,
 			     " is not one of fast, fp, libunwind, check; using fast");
 	s = getenv("LEAKTRACE_COMPRESS");
-	lt__config.zstd_level = config_int("LEAKTRACE_COMPRESS", s, 0, 19, 1, "1");
+	lt__config.zstd_level = config_int("LEAKTRACE_COMPRESS", s, 0, 19, 1);
 	s = getenv("LEAKTRACE_OUTPUT");
 	if (!s || !*s)
 		s = "leaktrace.%e.%p.bin";
@@ -269,7 +268,6 @@ void lt__init(void)
 	read_config();
 	lt__pid = getpid();
 	recent = lt__sys_map(sizeof *recent * RECENT_SLOTS);
-	int ok = 1;
 	if (lt__stacks_init() != 0) {
 		/* Not enough address space for the stack table (RLIMIT_AS):
 		 * the allocations matter more than their stacks. */
@@ -277,10 +275,8 @@ void lt__init(void)
 			     "recording without stacks", NULL, NULL);
 		lt__config.depth = 0;
 	}
-	if (ok)
-		lt__modules_snapshot();
-	if (ok)
-		ok = lt__writer_open(0, NULL, 0, 0) == 0;
+	lt__modules_snapshot();
+	int ok = lt__writer_open(0, NULL, 0, 0) == 0;
 	if (ok) {
 		ring_key_ok = pthread_key_create(&ring_key, ring_thread_exit) == 0;
 		/* This thread's ring now, while memory is certainly to be had:

@@ -94,4 +94,11 @@ static inline int lt__sys_write_all(int fd, const void *buf, size_t len)
 /* One line on stderr, built without stdio (stdio locks and allocates). */
 void lt__sys_warn(const char *a, const char *b, const char *c);
 
+/* Text without stdio, into out[0..cap) after its first n bytes, always
+ * NUL-terminated and cut to fit; each returns the new length. */
+size_t lt__text_append(char *out, size_t n, size_t cap, const char *s);
+size_t lt__text_append_uint(char *out, size_t n, size_t cap, uint64_t v);
+/* The working directory with a trailing '/' (its length), or "" (0). */
+size_t lt__text_cwd(char *out, size_t cap);
+
 #endif /* LT_SYS_H */

@@ -152,7 +152,6 @@ void lt__sys_warn(const char *a, const char *b, const char *c)
 	(void)!write(2, line, n);
 }
 
-static size_t append(char *out, size_t n, size_t cap, const char *s);
 
 /* Stops tracing after a failed write, saying so in one line: "cannot
  * write trace PATH: ERRNAME[ (why)]; tracing stopped, the program
@@ -164,13 +163,13 @@ static void io_error(int err, const char *why)
 	io_failed = 1;
 	const char *name = strerrorname_np(err);
 	char tail[256] = ": ";
-	size_t n = append(tail, 2, sizeof tail, name ? name : "unknown error");
+	size_t n = lt__text_append(tail, 2, sizeof tail, name ? name : "unknown error");
 	if (why) {
-		n = append(tail, n, sizeof tail, " (");
-		n = append(tail, n, sizeof tail, why);
-		n = append(tail, n, sizeof tail, ")");
+		n = lt__text_append(tail, n, sizeof tail, " (");
+		n = lt__text_append(tail, n, sizeof tail, why);
+		n = lt__text_append(tail, n, sizeof tail, ")");
 	}
-	append(tail, n, sizeof tail, "; tracing stopped, the program continues");
+	lt__text_append(tail, n, sizeof tail, "; tracing stopped, the program continues");
 	lt__sys_warn("cannot write trace ", path, tail);
 	atomic_store_explicit(&lt__state, LT_STATE_OFF, memory_order_relaxed);
 }
@@ -1084,7 +1083,7 @@ void lt__writer_after_fork_child(void)
 
 /* ---- the file ---- */
 
-static size_t append(char *out, size_t n, size_t cap, const char *s)
+size_t lt__text_append(char *out, size_t n, size_t cap, const char *s)
 {
 	while (*s && n + 1 < cap)
 		out[n++] = *s++;
@@ -1092,7 +1091,7 @@ static size_t append(char *out, size_t n, size_t cap, const char *s)
 	return n;
 }
 
-static size_t append_uint(char *out, size_t n, size_t cap, uint64_t v)
+size_t lt__text_append_uint(char *out, size_t n, size_t cap, uint64_t v)
 {
 	char d[24];
 	int k = 0;
@@ -1105,26 +1104,34 @@ static size_t append_uint(char *out, size_t n, size_t cap, uint64_t v)
 	return n;
 }
 
+size_t lt__text_cwd(char *out, size_t cap)
+{
+	if (cap < 2 || !getcwd(out, cap - 1)) {
+		if (cap)
+			out[0] = 0;
+		return 0;
+	}
+	size_t n = strlen(out);
+	if (n && out[n - 1] != '/')
+		out[n++] = '/';
+	out[n] = 0;
+	return n;
+}
+
 /* Expands LEAKTRACE_OUTPUT: %p pid, %e executable name, %% a percent;
  * relative paths are made absolute so a fork child can name its parent's
  * trace unambiguously. */
 static void expand_path(char *out, size_t cap, const char *exe_name)
 {
-	size_t n = 0;
 	const char *pat = lt__config.output_pattern;
-	out[0] = 0;
-	if (pat[0] != '/' && getcwd(out, cap - 2)) {
-		n = strlen(out);
-		if (n && out[n - 1] != '/')
-			out[n++] = '/';
-		out[n] = 0;
-	}
+	size_t n = pat[0] != '/' ? lt__text_cwd(out, cap) : 0;
+	out[n] = 0;
 	for (const char *s = pat; *s && n + 1 < cap; s++) {
 		if (s[0] == '%' && s[1] == 'p') {
-			n = append_uint(out, n, cap, (uint64_t)getpid());
+			n = lt__text_append_uint(out, n, cap, (uint64_t)getpid());
 			s++;
 		} else if (s[0] == '%' && s[1] == 'e') {
-			n = append(out, n, cap, exe_name);
+			n = lt__text_append(out, n, cap, exe_name);
 			s++;
 		} else if (s[0] == '%' && s[1] == '%') {
 			out[n++] = '%';
@@ -1148,10 +1155,10 @@ static int open_trace_file(void)
 	/* A re-exec of the same program keeps its pid: number the
 	 * collisions rather than overwrite or give up. */
 	for (int attempt = 0; attempt < 100; attempt++) {
-		size_t n = append(path, 0, sizeof path, want);
+		size_t n = lt__text_append(path, 0, sizeof path, want);
 		if (attempt) {
-			n = append(path, n, sizeof path, ".");
-			append_uint(path, n, sizeof path, (uint64_t)attempt);
+			n = lt__text_append(path, n, sizeof path, ".");
+			lt__text_append_uint(path, n, sizeof path, (uint64_t)attempt);
 		}
 		int f = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (f >= 0) {
@@ -1173,8 +1180,8 @@ static int open_trace_file(void)
 	const char *name = strerrorname_np(err);
 	char why[64] = ": ";
 	size_t n = strlen(why);
-	n = append(why, n, sizeof why, name ? name : "unknown error");
-	append(why, n, sizeof why, "; running untraced");
+	n = lt__text_append(why, n, sizeof why, name ? name : "unknown error");
+	lt__text_append(why, n, sizeof why, "; running untraced");
 	lt__sys_warn("cannot create trace file ", want, why);
 	return -err;
 }
