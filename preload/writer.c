@@ -943,6 +943,32 @@ static void ctl_lock_release(void)
 	atomic_store_explicit(&ctl_lock, 0, memory_order_release);
 }
 
+/* Hands req (filled in, ctl_lock held) to the running writer thread and
+ * waits until it is served, or until deadline (lt__sys_now_ns(); 0 = no
+ * deadline). 0 with *file_size (when not NULL) the served request's, or
+ * -ETIMEDOUT. The result is read here, right after the acquire that orders
+ * it: read by a caller after this returned, GCC 12's ipa-reference (off
+ * for the shim, see meson.build) hoisted the read above the call. */
+static int post_request(uint64_t deadline, uint64_t *file_size)
+{
+	/* Release publishes req to the writer's acquire of ctl_req. */
+	uint32_t want = atomic_fetch_add_explicit(&ctl_req, 1, memory_order_release) + 1;
+	atomic_store_explicit(&lt__writer_doorbell, 0, memory_order_relaxed);
+	lt__sys_futex_wake(&lt__writer_doorbell);
+	for (;;) {
+		/* Acquire pairs with the writer's release of ctl_ack. */
+		uint32_t ack = atomic_load_explicit(&ctl_ack, memory_order_acquire);
+		if (ack == want) {
+			if (file_size)
+				*file_size = req.file_size;
+			return 0;
+		}
+		if (deadline && lt__sys_now_ns() > deadline)
+			return -ETIMEDOUT;
+		lt__sys_futex_wait(&ctl_ack, ack, 10000000);
+	}
+}
+
 /* Sends a request to the writer thread and waits for it to be served, or
  * serves it inline when no writer thread runs. Leaves ctl_lock held. */
 static uint64_t request(int stop, int drain, int end_kind, int status)
@@ -964,22 +990,13 @@ static uint64_t request(int stop, int drain, int end_kind, int status)
 	}
 	if (expected == 2) /* stopped already */
 		return req.file_size;
-	/* Release publishes req to the writer's acquire of ctl_req. */
-	uint32_t want = atomic_fetch_add_explicit(&ctl_req, 1, memory_order_release) + 1;
-	atomic_store_explicit(&lt__writer_doorbell, 0, memory_order_relaxed);
-	lt__sys_futex_wake(&lt__writer_doorbell);
-	for (;;) {
-		/* Acquire pairs with the writer's release of ctl_ack. */
-		uint32_t ack = atomic_load_explicit(&ctl_ack, memory_order_acquire);
-		if (ack == want)
-			break;
-		lt__sys_futex_wait(&ctl_ack, ack, 10000000);
-	}
+	uint64_t file_size = 0;
+	post_request(0, &file_size);
 	if (stop) {
 		pthread_join(thread, NULL);
 		atomic_store_explicit(&started, 2, memory_order_release);
 	}
-	return req.file_size;
+	return file_size;
 }
 
 #define CRASH_WAIT_NS (3000000000ull) /* a crash waits at most this for the writer */
@@ -1017,19 +1034,7 @@ int lt__writer_crash_flush(int end_kind, int status)
 	}
 	if (expected == 2) /* stopped already */
 		return 0;
-	/* Release publishes req to the writer's acquire of ctl_req. */
-	uint32_t want = atomic_fetch_add_explicit(&ctl_req, 1, memory_order_release) + 1;
-	atomic_store_explicit(&lt__writer_doorbell, 0, memory_order_relaxed);
-	lt__sys_futex_wake(&lt__writer_doorbell);
-	for (;;) {
-		/* Acquire pairs with the writer's release of ctl_ack. */
-		uint32_t ack = atomic_load_explicit(&ctl_ack, memory_order_acquire);
-		if (ack == want)
-			return 0;
-		if (lt__sys_now_ns() > deadline)
-			return -ETIMEDOUT;
-		lt__sys_futex_wait(&ctl_ack, ack, 10000000);
-	}
+	return post_request(deadline, NULL);
 }
 
 uint64_t lt__writer_pause(int drain, int end_kind, int status)
