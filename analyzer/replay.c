@@ -289,14 +289,15 @@ static int tally_add(struct lt__credit **tab, uint64_t addr, uint64_t epoch)
 	return 0;
 }
 
-/* Takes one from the count of addr; false when it has none. */
-static bool tally_take(struct lt__credit **tab, uint64_t addr)
+/* Takes one from the count of addr, when its last one was added at
+ * min_epoch or later; false when it has none (that recent). */
+static bool tally_take(struct lt__credit **tab, uint64_t addr, uint64_t min_epoch)
 {
 	struct lt__credit *c;
 	if (!*tab)
 		return false;
 	HASH_FIND(hh, *tab, &addr, sizeof addr, c);
-	if (!c)
+	if (!c || c->epoch < min_epoch)
 		return false;
 	if (--c->count == 0) {
 		HASH_DEL(*tab, c);
@@ -314,22 +315,11 @@ static int add_credit(lt__replay_t *r, uint64_t addr)
 /* Takes a credit for addr; returns false when there is none. */
 static bool take_credit(lt__replay_t *r, uint64_t addr)
 {
-	if (!tally_take(&r->credits, addr))
+	if (!tally_take(&r->credits, addr, 0))
 		return false;
 	r->totals.unmatched_frees--;
 	r->totals.early_frees++;
 	return true;
-}
-
-/* Takes a debt for addr when one was added at most LT__DEBT_EPOCHS before
- * epoch; false when there is none. */
-static bool take_recent_debt(lt__replay_t *r, uint64_t addr, uint64_t epoch)
-{
-	struct lt__credit *c;
-	HASH_FIND(hh, r->debts, &addr, sizeof addr, c);
-	if (!c || epoch - c->epoch > LT__DEBT_EPOCHS)
-		return false;
-	return tally_take(&r->debts, addr);
 }
 
 /* Frees the live block at addr by thread t in epoch; a free of an address
@@ -345,7 +335,8 @@ static inline int free_block(lt__replay_t *r, struct lt__rthread *t, uint64_t ad
 	 * among them. An old debt is more likely a free the trace never
 	 * had (memory freed behind the allocator's back): the live block
 	 * goes first then. */
-	if (__builtin_expect(r->debts != NULL, 0) && take_recent_debt(r, addr, epoch)) {
+	if (__builtin_expect(r->debts != NULL, 0) &&
+	    tally_take(&r->debts, addr, epoch > LT__DEBT_EPOCHS ? epoch - LT__DEBT_EPOCHS : 0)) {
 		t->last_valid = false;
 		r->totals.late_frees++;
 		return 0;
@@ -355,7 +346,7 @@ static inline int free_block(lt__replay_t *r, struct lt__rthread *t, uint64_t ad
 			 b->thread == (uint32_t)t->index;
 	t->last_valid = false;
 	if (!b) {
-		if (tally_take(&r->debts, addr)) {
+		if (tally_take(&r->debts, addr, 0)) {
 			r->totals.late_frees++; /* counted when its block was dropped */
 			return 0;
 		}
