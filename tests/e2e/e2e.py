@@ -1933,29 +1933,34 @@ class real_programs(E2E):
         self.assertGreaterEqual(len(traces[0].thread_starts), 3, "xz ran single-threaded")
 
 
-def main():
-    if len(sys.argv) < 2:
-        print(__doc__)
+def run_group(module, argv, doc):
+    """Runs the unittest class argv[1] of module (its tests argv[2:], or
+    all): 0 passed, 1 failed, 2 bad usage, 77 every test skipped."""
+    if len(argv) < 2:
+        print(doc)
         return 2
     if not (SHIM and REPORT and FIXTURES):
         print("LT_SHIM, LT_REPORT and LT_FIXTURES must be set (meson test does)")
         return 2
-    group = sys.argv[1]
-    cls = globals().get(group)
+    group = argv[1]
+    cls = getattr(module, group, None)
     if not (isinstance(cls, type) and issubclass(cls, unittest.TestCase)):
         print("unknown group %r" % group)
         return 2
-    names = sys.argv[2:]
+    names = argv[2:]
     loader = unittest.defaultTestLoader
-    suite = (loader.loadTestsFromNames(["%s.%s" % (group, n) for n in names],
-                                       sys.modules[__name__]) if names
-             else loader.loadTestsFromTestCase(cls))
+    suite = (loader.loadTestsFromNames(["%s.%s" % (group, n) for n in names], module)
+             if names else loader.loadTestsFromTestCase(cls))
     res = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
     if not res.wasSuccessful():
         return 1
     if res.testsRun and len(res.skipped) == res.testsRun:
         return 77
     return 0
+
+
+def main():
+    return run_group(sys.modules[__name__], sys.argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -381,25 +381,7 @@ class bad_settings(E2E):
 
 
 def main():
-    group = sys.argv[1] if len(sys.argv) > 1 else ""
-    cls = globals().get(group)
-    if not (isinstance(cls, type) and issubclass(cls, unittest.TestCase)):
-        print("unknown group %r" % group)
-        return 2
-    if not (e2e.SHIM and e2e.REPORT and e2e.FIXTURES):
-        print("LT_SHIM, LT_REPORT and LT_FIXTURES must be set (meson test does)")
-        return 2
-    loader = unittest.defaultTestLoader
-    names = sys.argv[2:]
-    suite = (loader.loadTestsFromNames(["%s.%s" % (group, n) for n in names],
-                                       sys.modules[__name__]) if names
-             else loader.loadTestsFromTestCase(cls))
-    res = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
-    if not res.wasSuccessful():
-        return 1
-    if res.testsRun and len(res.skipped) == res.testsRun:
-        return 77
-    return 0
+    return e2e.run_group(sys.modules[__name__], sys.argv, __doc__)
 
 
 if __name__ == "__main__":
