@@ -188,31 +188,20 @@ int lt__bad_option(int c, char *const argv[], const struct option *longopts, con
 	return lt__fail("unknown option --%.*s %s", len, name, see);
 }
 
-/* The value of a top-level "schema" key in the JSON text head, for naming
- * what a JSON document is; "" when there is none in sight. */
-static void sniff_schema(const char *head, char *buf, size_t len)
+/* The value of the top-level "schema" key of the JSON document at path,
+ * for naming what it is; "" when it has none (or does not parse). Only on
+ * the way to an error, so reading the whole document is fine. */
+static void json_schema(const char *path, char *buf, size_t len)
 {
 	buf[0] = '\0';
-	const char *p = strstr(head, "\"schema\"");
-	if (!p)
-		return;
-	p += strlen("\"schema\"");
-	p += strspn(p, " \t\r\n");
-	if (*p++ != ':')
-		return;
-	p += strspn(p, " \t\r\n");
-	if (*p++ != '"')
-		return;
-	size_t n = 0;
-	while (p[n] && p[n] != '"' && isprint((unsigned char)p[n]) && n + 1 < len)
-		n++;
-	if (p[n] != '"')
-		return;
-	memcpy(buf, p, n);
-	buf[n] = '\0';
+	json_t *doc = json_load_file(path, 0, NULL);
+	const char *schema = json_string_value(json_object_get(doc, "schema"));
+	if (schema)
+		snprintf(buf, len, "%s", schema);
+	json_decref(doc);
 }
 
-#define LT__SNIFF_LEN 4096 /* enough for a JSON document's "schema" key */
+#define LT__SNIFF_LEN 4096 /* bytes read to tell a trace from JSON */
 
 int lt__input_check(const char *path, unsigned want)
 {
@@ -264,7 +253,7 @@ int lt__input_check(const char *path, unsigned want)
 		return LT__INPUT_SNAPSHOT;
 	if (json) {
 		char schema[64];
-		sniff_schema(head, schema, sizeof schema);
+		json_schema(path, schema, sizeof schema);
 		if (strcmp(schema, LT__SNAPSHOT_SCHEMA) == 0)
 			return lt__fail("%s: not a leaktrace trace but a snapshot (this needs the "
 			                "trace file)",
