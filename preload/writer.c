@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -192,6 +193,31 @@ static int reopen_trace(void)
 	return 0;
 }
 
+/* lt__sys_write_all() that cannot kill the program. A write past
+ * RLIMIT_FSIZE (ulimit -f) raises SIGXFSZ in the writing thread, and its
+ * default action ends the process: the shim writes from the program's own
+ * threads too (the header, the flush at exit, fork children). So SIGXFSZ is
+ * blocked around the write, and a SIGXFSZ that the write raised is taken
+ * back before the old mask returns; one that was pending before is the
+ * program's and stays. The write then fails with EFBIG, which stops
+ * tracing with a message, as any write error does. */
+static int write_keeping_sigxfsz(int f, const void *buf, size_t len)
+{
+	sigset_t xfsz, old, pending;
+	sigemptyset(&xfsz);
+	sigaddset(&xfsz, SIGXFSZ);
+	pthread_sigmask(SIG_BLOCK, &xfsz, &old);
+	bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGXFSZ);
+	int rc = lt__sys_write_all(f, buf, len);
+	if (rc == -EFBIG && !was_pending) {
+		const struct timespec now = {0, 0};
+		while (sigtimedwait(&xfsz, NULL, &now) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
 /* Writes buf to the trace file, after checking that the shim's descriptor
  * still names it (reopening the file when it does not). 0, or -errno with
  * *why saying what went wrong when it is not a plain write error. */
@@ -203,8 +229,10 @@ static int trace_write(const void *buf, size_t len, const char **why)
 		struct stat st;
 		if (f >= 0 && fstat(f, &st) == 0 && st.st_dev == trace_dev &&
 		    st.st_ino == trace_ino) {
-			int rc = lt__sys_write_all(f, buf, len);
+			int rc = write_keeping_sigxfsz(f, buf, len);
 			lt__fd_put();
+			if (rc == -EFBIG)
+				*why = "the file size limit, ulimit -f, is reached";
 			return rc;
 		}
 		lt__fd_put();

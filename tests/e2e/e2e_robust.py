@@ -201,6 +201,57 @@ class address_space_limit(E2E):
         self.assertEqual(end_fields(self.only_trace().path)[9:], [0])
 
 
+class file_size_limit(E2E):
+    """Under `ulimit -f` (RLIMIT_FSIZE) a write past the limit raises
+    SIGXFSZ, which kills the writing thread's process: the shim's own
+    writes (the header at start-up, the flush at exit) used to kill the
+    program. Now tracing stops with one line and the program runs on."""
+
+    def run_limited(self, limit):
+        env = e2e.clean_env({"LEAKTRACE_OUTPUT": self.out_pattern(),
+                             "LEAKTRACE_COMPRESS": "0", "LD_PRELOAD": e2e.SHIM})
+
+        def lower():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        return subprocess.run([fixture("fx_single")], env=env, preexec_fn=lower,
+                              timeout=60, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+
+    def check_runs_on(self, p):
+        self.assertOk(p)
+        self.assertEqual(len(p.stdout.splitlines()), 500, "the program's output")
+        lines = p.stderr.splitlines()
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertIn("EFBIG (the file size limit, ulimit -f, is reached)", lines[0])
+
+    def test_no_room_for_the_header(self):
+        self.check_runs_on(self.run_limited(0))
+
+    def test_room_for_part_of_the_trace(self):
+        self.check_runs_on(self.run_limited(4096))
+        files = self.trace_files()
+        self.assertEqual(len(files), 1)
+        self.assertLessEqual(os.path.getsize(files[0]), 4096)
+        rep = subprocess.run([REPORT, files[0]], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(rep.returncode, 0, rep.stderr)
+        self.assertIn("trace is incomplete", rep.stderr)
+
+    def test_a_sigxfsz_of_the_program_is_kept(self):
+        """The shim takes back only the SIGXFSZ its own write raised."""
+        env = e2e.clean_env({"LEAKTRACE_OUTPUT": self.out_pattern(),
+                             "LD_PRELOAD": e2e.SHIM})
+        out = os.path.join(self.tmp, "big")
+
+        def lower():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        # dd's own write past the limit must still kill dd.
+        p = subprocess.run(["dd", "if=/dev/zero", "of=" + out, "bs=8192", "count=1"],
+                           env=env, preexec_fn=lower, timeout=60,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(p.returncode, -signal.SIGXFSZ, p.stderr)
+
+
 # ---------------------------------------------------------------- crashes
 
 
