@@ -206,22 +206,28 @@ static void print_markdown(FILE *out, const struct diff *d)
 	fputs("| size | size diff | count | count diff | call site |\n"
 	      "|---:|---:|---:|---:|:---|\n",
 	      out);
+	char n[32], cd[48];
+	size_t hidden = 0;
 	for (size_t i = 0; i < g->n; i++) {
 		const lt__group_t *gr = g->v[i];
-		if (!shown(d, i))
+		if (!shown(d, i)) {
+			hidden++;
 			continue;
-		int64_t cd = diff_of(gr->count, gr->old_count);
-		fprintf(out, "| %s | %s | %" PRIu64 " | %s%" PRId64 " | ",
-		        lt__human_size(gr->size, a, sizeof a),
-		        signed_size(diff_of(gr->size, gr->old_size), b, sizeof b), gr->count,
-		        cd > 0 ? "+" : "", cd);
+		}
+		fprintf(out, "| %s | %s | %s | %s | ", lt__human_size(gr->size, a, sizeof a),
+		        signed_size(diff_of(gr->size, gr->old_size), b, sizeof b),
+		        lt__thousands(gr->count, n, sizeof n),
+		        signed_count(diff_of(gr->count, gr->old_count), cd, sizeof cd));
 		md_cell(out, lt__group_label(g, gr, label, sizeof label));
 		fputs(gr->failed ? " **(over threshold)** |\n" : " |\n", out);
 	}
-	int64_t cd = diff_of(g->count, g->old_count);
-	fprintf(out, "| **%s** | **%s** | **%" PRIu64 "** | **%s%" PRId64 "** | **total** |\n",
-	        lt__human_size(g->size, a, sizeof a), signed_size(total, b, sizeof b), g->count,
-	        cd > 0 ? "+" : "", cd);
+	if (hidden)
+		fprintf(out, "| | | | | %zu more call %s (`--top 0` shows all) |\n", hidden,
+		        hidden == 1 ? "site" : "sites");
+	fprintf(out, "| **%s** | **%s** | **%s** | **%s** | **total** |\n",
+	        lt__human_size(g->size, a, sizeof a), signed_size(total, b, sizeof b),
+	        lt__thousands(g->count, n, sizeof n),
+	        signed_count(diff_of(g->count, g->old_count), cd, sizeof cd));
 }
 
 /* ---- JUnit XML --------------------------------------------------------- */

@@ -267,6 +267,10 @@ class caches(Base):
         self.assertEqual(self.site(d, "lru_put")["size_diff"], 0)
         self.assertEqual(d["groups"][0]["frames"][0]["function"], "unbounded_put")
         self.assertEqual(self.site(d, "unbounded_put")["size"], 2000 * 4096)
+        # Markdown writes counts as the text report does.
+        md = self.report("diff", t, "--from", "0", "--to", "filled",
+                         "--format=markdown").stdout
+        self.assertRegex(md, r"\| 7.8 MiB \| \+7.8 MiB \| 2,000 \| \+\d,\d{3} \| `unbounded_put ")
 
 
 class periodic(Base):
@@ -323,6 +327,13 @@ class periodic(Base):
         self.assertIn("**FAIL**", md)
         self.assertRegex(md, r"\| 3.8 MiB \| \+3.1 MiB \| 60 \| \+50 \| `leak_tick "
                              r"\(.*sn_periodic.c:\d+\)` \*\*\(over threshold\)\*\* \|")
+        # Counts are written as everywhere else; hidden groups are counted.
+        md = self.report("diff", t, "--from", "tick#1", "--to", "end", "--top", "1",
+                         "--format=markdown").stdout
+        self.assertRegex(md, r"\| \d+ more call sites? \(`--top 0` shows all\) \|\n\| \*\*")
+        md = self.report("diff", t, "--from", "end", "--to", "tick#1", "--top", "0",
+                         "--format=markdown").stdout
+        self.assertNotIn("more call site", md)
         xml = self.report(*args, "--fail-on-growth", "1MiB", "--format=junit",
                           status=1).stdout
         suite = ET.fromstring(xml).find("testsuite")
