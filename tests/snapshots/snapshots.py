@@ -462,7 +462,7 @@ class ci_recipe(Base):
         with open(self.path("memory-diff.md")) as f:
             md = f.read()
         self.assertIn("**FAIL**", md)
-        self.assertRegex(md, r"\| 2.0 MiB \| \+2.0 MiB \| 2048 \| \+2040 \| `remember ")
+        self.assertRegex(md, r"\| 2.0 MiB \| \+2.0 MiB \| 2,048 \| \+2,040 \| `remember ")
 
 
 def main():
