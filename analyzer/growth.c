@@ -457,37 +457,136 @@ static const char *rate(double bytes_per_s, char *buf, size_t len)
 	return buf;
 }
 
-#define LT__LABEL_FRAMES 3 /* frames a site's one-line label may name */
+#define LT__LABEL_FRAMES 3     /* frames a site's one-line label names at first */
+#define LT__LABEL_MAX_FRAMES 8 /* ... and at most, to tell rows apart */
 
-/* The site's first frame; while a frame has no line (a binary without
- * debug information, where many sites share their first frame: perl's
- * Perl_safesysmalloc), its callers too, "a < b < c", up to the first with
- * a line. */
-static void site_label(FILE *out, const struct gsite *gs)
+/* Frames a site's one-line label names: the first frame; while a frame has
+ * no line (a binary without debug information, where many sites share
+ * their first frame: perl's Perl_safesysmalloc), its callers too, up to
+ * the first with a line. */
+static size_t label_depth(const struct gsite *gs)
 {
+	size_t d = 0;
+	while (d < gs->nframes && d < LT__LABEL_FRAMES) {
+		const lt__frame_t *f = gs->frames[d++];
+		if (f->file && f->line)
+			break;
+	}
+	return d;
+}
+
+/* Appends s to buf[0..len) after its first *n bytes, cut to fit. */
+static void label_cat(char *buf, size_t len, size_t *n, const char *s)
+{
+	int k = snprintf(buf + *n, len - *n, "%s", s);
+	if (k > 0)
+		*n = *n + (size_t)k < len ? *n + (size_t)k : len - 1;
+}
+
+/* The label "a (file:line) < b < c (module)" of the first `depth` frames
+ * into buf: each frame with a line says where, and the last one says its
+ * file or module when it has no line. */
+static void site_label(char *buf, size_t len, const struct gsite *gs, size_t depth)
+{
+	size_t n = 0;
+	buf[0] = '\0';
 	if (!gs->nframes) {
-		fputs("(no stack recorded)", out);
+		label_cat(buf, len, &n, "(no stack recorded)");
 		return;
 	}
-	for (size_t i = 0; i < gs->nframes && i < LT__LABEL_FRAMES; i++) {
-		char buf[512], shortened[512];
+	for (size_t i = 0; i < depth && i < gs->nframes; i++) {
+		char name[512], shortened[512], where[600];
 		const lt__frame_t *f = gs->frames[i];
 		if (i)
-			fputs(" < ", out);
-		fputs(lt__short_name(lt__frame_label(f, buf, sizeof buf), shortened,
-				     sizeof shortened),
-		      out);
-		if (f->file && f->line) {
-			fprintf(out, " (%s:%u)", f->file, f->line);
-			return;
+			label_cat(buf, len, &n, " < ");
+		label_cat(buf, len, &n,
+			     lt__short_name(lt__frame_label(f, name, sizeof name), shortened,
+					    sizeof shortened));
+		where[0] = '\0';
+		if (f->file && f->line)
+			snprintf(where, sizeof where, " (%s:%u)", f->file, f->line);
+		else if (i + 1 == depth || i + 1 == gs->nframes) {
+			if (f->file)
+				snprintf(where, sizeof where, " (%s)", f->file);
+			else if (f->module && f->module[0])
+				snprintf(where, sizeof where, " (%s)", f->module);
 		}
-		if (i + 1 < gs->nframes && i + 1 < LT__LABEL_FRAMES)
-			continue;
-		if (f->file)
-			fprintf(out, " (%s)", f->file);
-		else if (f->module && f->module[0])
-			fprintf(out, " (%s)", f->module);
+		label_cat(buf, len, &n, where);
 	}
+}
+
+/* Labels for the rows shown, each told apart from the others: rows that
+ * would read the same (stacks that part only further up) name more
+ * callers, up to LT__LABEL_MAX_FRAMES; rows still alike after that keep
+ * the short label, numbered. Returns the labels (LT__ROW_LABEL bytes each) or NULL. */
+#define LT__ROW_LABEL 2048
+static char *row_labels(struct gsite *const *rows, size_t n)
+{
+	char *label = malloc((n ? n : 1) * LT__ROW_LABEL);
+	size_t *depth = malloc((n ? n : 1) * sizeof *depth);
+	if (!label || !depth) {
+		free(label);
+		free(depth);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		depth[i] = label_depth(rows[i]);
+		site_label(label + i * LT__ROW_LABEL, LT__ROW_LABEL, rows[i], depth[i]);
+	}
+	for (bool again = true; again;) {
+		again = false;
+		for (size_t i = 0; i < n; i++) {
+			bool alike = false;
+			for (size_t j = 0; j < n; j++)
+				if (j != i && strcmp(label + i * LT__ROW_LABEL,
+						     label + j * LT__ROW_LABEL) == 0)
+					alike = true;
+			if (alike && depth[i] < rows[i]->nframes &&
+			    depth[i] < LT__LABEL_MAX_FRAMES) {
+				depth[i]++;
+				again = true;
+			}
+		}
+		if (again)
+			for (size_t i = 0; i < n; i++)
+				site_label(label + i * LT__ROW_LABEL, LT__ROW_LABEL, rows[i],
+					   depth[i]);
+	}
+	/* Rows that naming more callers did not tell apart go back to the
+	 * short label and are numbered: "[stack 2/3]". */
+	bool *alike = calloc(n ? n : 1, sizeof *alike);
+	if (!alike) {
+		free(label);
+		free(depth);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++)
+			if (j != i && !strcmp(label + i * LT__ROW_LABEL, label + j * LT__ROW_LABEL))
+				alike[i] = true;
+	for (size_t i = 0; i < n; i++)
+		if (alike[i])
+			site_label(label + i * LT__ROW_LABEL, LT__ROW_LABEL, rows[i],
+				   label_depth(rows[i]));
+	/* Numbered once all are counted: a label compares unnumbered. */
+	size_t *nth = calloc(2 * (n ? n : 1), sizeof *nth), *of = nth + n;
+	for (size_t i = 0; nth && i < n; i++)
+		for (size_t j = 0; alike[i] && j < n; j++)
+			if (alike[j] &&
+			    !strcmp(label + i * LT__ROW_LABEL, label + j * LT__ROW_LABEL)) {
+				of[i]++;
+				nth[i] += j < i;
+			}
+	for (size_t i = 0; nth && i < n; i++)
+		if (of[i] > 1) {
+			size_t m = strlen(label + i * LT__ROW_LABEL);
+			snprintf(label + i * LT__ROW_LABEL + m, LT__ROW_LABEL - m,
+				 " [stack %zu/%zu]", nth[i] + 1, of[i]);
+		}
+	free(nth);
+	free(alike);
+	free(depth);
+	return label;
 }
 
 static void print_text(FILE *out, const struct growth *g, size_t top, bool all)
@@ -510,30 +609,37 @@ static void print_text(FILE *out, const struct growth *g, size_t top, bool all)
 	        lt__human_size(g->total_trend.last, b, sizeof b));
 	fprintf(out, "%-9s %13s %6s %7s  %-*s  %10s  %s\n", "verdict", "slope", "R^2", "MK z",
 	        (int)g->windows, "live bytes", "peak", "site");
+	/* The rows shown, first, so that their labels can be told apart. */
+	struct gsite **rows = malloc((g->n ? g->n : 1) * sizeof *rows);
 	size_t shown = 0, quiet = 0;
-	for (size_t i = 0; i < g->n; i++) {
-		const struct gsite *gs = g->v[i];
-		if (!all && gs->trend.verdict == LT__STABLE) {
+	for (size_t i = 0; rows && i < g->n; i++) {
+		if ((!all && g->v[i]->trend.verdict == LT__STABLE) || (top && shown == top))
 			quiet++;
-			continue;
-		}
-		if (top && shown == top) {
-			quiet++;
-			continue;
-		}
-		shown++;
+		else
+			rows[shown++] = g->v[i];
+	}
+	char *labels = rows ? row_labels(rows, shown) : NULL;
+	if (!labels) {
+		free(rows);
+		fputs("(out of memory)\n", out);
+		return;
+	}
+	for (size_t i = 0; i < shown; i++) {
+		const struct gsite *gs = rows[i];
 		fprintf(out, "%-9s %13s %6.3f %7.2f  ", lt__verdict_name(gs->trend.verdict),
 		        rate(gs->trend.slope, a, sizeof a), gs->trend.r2, gs->trend.mk_z);
 		sparkline(out, gs->y, g->windows);
 		if (g->windows < 10)
 			fprintf(out, "%*s", (int)(10 - g->windows), "");
 		fprintf(out, "  %10s  ", lt__human_size(gs->trend.max, b, sizeof b));
-		site_label(out, gs);
+		fputs(labels + i * LT__ROW_LABEL, out);
 		if (g->nmarkers >= 2)
 			fprintf(out, "  [%+.0f B per marker interval]",
 			        (double)gs->marker_growth / (double)(g->nmarkers - 1));
 		fputc('\n', out);
 	}
+	free(labels);
+	free(rows);
 	if (!shown)
 		fputs("(no call site changed by more than the noise floor)\n", out);
 	if (quiet)

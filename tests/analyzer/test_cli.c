@@ -516,3 +516,43 @@ Test(cli, growth_labels_name_callers_of_frames_without_lines)
 	free(path);
 	tb_free(tb);
 }
+
+/* Rows of growth that would read the same name more callers, until they
+ * differ (up to eight frames); rows alike even then keep the short label,
+ * numbered. */
+Test(cli, growth_rows_that_read_the_same_are_told_apart)
+{
+	uint64_t st[4][10];
+	for (int s = 0; s < 4; s++)
+		for (int i = 0; i < 10; i++)
+			st[s][i] = 0x5000 + 0x1000 * (uint64_t)i;
+	st[1][3] = 0x8100; /* 1 parts from 0 at the fourth frame */
+	for (int i = 0; i < 10; i++)
+		st[2][i] = st[3][i] = 0x15000 + 0x1000 * (uint64_t)i;
+	st[3][9] = 0x1e100; /* 3 parts from 2 past the eighth frame */
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	for (int s = 0; s < 4; s++)
+		tb_stack(tb, (uint64_t)s + 1, 10, st[s]);
+	for (uint64_t e = 1; e <= 40; e++) {
+		tb_time(tb, e, e * 1000000);
+		tb_at(tb, 1, e);
+		for (uint64_t s = 0; s < 4; s++)
+			tb_alloc(tb, s + 1, 1000 + 100 * s, 0x100000 * (s + 1) + 64 * e);
+	}
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	snprintf(args, sizeof args, "growth --all '%s'", path);
+	struct result r;
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "0x5000 < 0x6000 < 0x7000 < 0x8000\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "0x5000 < 0x6000 < 0x7000 < 0x8100\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "0x15000 < 0x16000 < 0x17000 [stack 1/2]\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "0x15000 < 0x16000 < 0x17000 [stack 2/2]\n"), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
