@@ -31,6 +31,8 @@ static const char *exit_kind_name(uint64_t kind)
 		return "abort";
 	case LT_EXIT_EXEC:
 		return "exec";
+	case LT_EXIT_SIGNAL:
+		return "signal";
 	default:
 		return "unknown";
 	}

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Small text helpers shared by the report formats. */
+#define _GNU_SOURCE /* sigabbrev_np */
 #include <errno.h>
 #include <stdlib.h>
 #include "format_util.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -95,9 +97,23 @@ const char *lt__exit_kind_name(uint64_t kind)
 		return "abort";
 	case LT_EXIT_EXEC:
 		return "exec";
+	case LT_EXIT_SIGNAL:
+		return "signal";
 	default:
 		return "unknown";
 	}
+}
+
+const char *lt__signal_name(uint64_t exit_status)
+{
+	static __thread char buf[16];
+	const char *abbrev = exit_status > 128 && exit_status < 128 + 65
+				 ? sigabbrev_np((int)(exit_status - 128))
+				 : NULL;
+	if (!abbrev)
+		return "a signal";
+	snprintf(buf, sizeof buf, "SIG%s", abbrev);
+	return buf;
 }
 
 int lt__parse_count(const char *arg, size_t *out)

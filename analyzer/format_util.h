@@ -11,6 +11,9 @@ const char *lt__human_size(uint64_t bytes, char *buf, size_t len);
 /* "1,234,567" into buf. */
 const char *lt__thousands(uint64_t v, char *buf, size_t len);
 const char *lt__exit_kind_name(uint64_t kind);
+/* "SIGSEGV" for an exit status of 128 + SIGSEGV, "a signal" when there is
+ * no such signal. */
+const char *lt__signal_name(uint64_t exit_status);
 
 /* A C++ name with every template argument list emptied, as heaptrack
  * shows them: "std::vector<int, std::allocator<int> >::push_back(int

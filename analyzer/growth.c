@@ -271,6 +271,7 @@ struct growth {
 	const char *trace;
 	bool truncated;
 	bool clean_end;    /* an END record: the program exited normally */
+	uint64_t killed_status; /* 128 + the signal that killed it, or 0 */
 	const char *until; /* --until's argument when sampling stopped there */
 	double duration_s;
 	size_t windows;
@@ -598,6 +599,8 @@ static void print_text(FILE *out, const struct growth *g, size_t top, bool all)
 		fprintf(out, " (until %s)\n", g->until);
 	else if (g->truncated)
 		fputs(" (trace incomplete: the program was killed)\n", out);
+	else if (g->killed_status)
+		fprintf(out, " (killed by %s)\n", lt__signal_name(g->killed_status));
 	else if (!g->clean_end)
 		fputs(" (no end record: the program did not exit normally)\n", out);
 	else
@@ -836,7 +839,9 @@ int lt__cmd_growth(int argc, char **argv)
 	if (g.windows > s.nraw)
 		g.windows = s.nraw;
 	g.duration_s = (double)end_ns / 1e9;
-	g.clean_end = lt__replay_end(a.replay)->seen && !g.truncated;
+	const lt__end_t *e = lt__replay_end(a.replay);
+	g.clean_end = e->seen && e->exit_kind != LT_EXIT_SIGNAL && !g.truncated;
+	g.killed_status = e->seen && e->exit_kind == LT_EXIT_SIGNAL ? e->exit_status : 0;
 	g.until = until.reached ? until_arg : NULL;
 	g.nmarkers = s.nmarkers;
 	g.t = calloc(g.windows ? g.windows : 1, sizeof *g.t);

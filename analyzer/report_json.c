@@ -91,7 +91,8 @@ static json_t *summary_json(const lt__report_t *r)
 			    json_real((double)lt__replay_duration_ns(r->replay) / 1e9));
 	json_object_set_new(s, "threads", jint(lt__replay_threads(r->replay)));
 	json_object_set_new(s, "temporary_allocations", jint(t->temporary));
-	json_object_set_new(s, "clean_end", json_boolean(e->seen && !r->truncated));
+	json_object_set_new(s, "clean_end", json_boolean(e->seen && e->exit_kind != LT_EXIT_SIGNAL &&
+							 !r->truncated));
 	json_object_set_new(s, "exit_kind", e->seen ? jstr(lt__exit_kind_name(e->exit_kind))
 						    : json_null());
 	json_object_set_new(s, "exit_status", e->seen ? jint(e->exit_status) : json_null());

@@ -98,6 +98,9 @@ static void print_summary(FILE *out, const struct style *st, const lt__report_t 
 	if (r->truncated)
 		fprintf(out, "%strace is incomplete: ends at byte %" PRIu64 "%s\n", st->yellow,
 			r->truncated_at, st->reset);
+	else if (e->seen && e->exit_kind == LT_EXIT_SIGNAL)
+		fprintf(out, "%skilled by %s (status %" PRIu64 ")%s\n", st->yellow,
+			lt__signal_name(e->exit_status), e->exit_status, st->reset);
 	else if (e->seen)
 		fprintf(out, "ended by %s (status %" PRIu64 ")\n", lt__exit_kind_name(e->exit_kind),
 			e->exit_status);

@@ -685,13 +685,12 @@ void lt__crash_flush(int sig)
 		return;
 	if (atomic_load_explicit(&lt__state, memory_order_relaxed) != LT_STATE_ACTIVE)
 		return;
-	/* No END for a crash (format.h: END means the program ended by
-	 * itself), except SIGABRT, which ends like abort() does (assert()
-	 * reaches it without going through the interposed abort). */
+	/* SIGABRT ends like abort() does (assert() reaches it without going
+	 * through the interposed abort); any other says which signal. */
 	if (sig == SIGABRT)
-		lt__writer_crash_flush(LT_EXIT_ABORT, 134);
+		lt__writer_crash_flush(LT_EXIT_ABORT, 128 + SIGABRT);
 	else
-		lt__writer_crash_flush(-1, 0);
+		lt__writer_crash_flush(LT_EXIT_SIGNAL, 128 + sig);
 	atomic_store_explicit(&lt__state, LT_STATE_OFF, memory_order_relaxed);
 }
 

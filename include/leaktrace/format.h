@@ -159,7 +159,12 @@
  *             when it is not 0.
  *             The process reached the end cleanly (or through _exit /
  *             abort, as exit_kind says). Late events (library destructors)
- *             may still follow it.
+ *             may still follow it. exit_kind LT_EXIT_SIGNAL (added in 1.1;
+ *             older readers name it unknown): a signal at its default
+ *             action was ending the process, and the shim's handler wrote
+ *             everything up to it; exit_status is 128 + the signal number,
+ *             as a shell reports it. A process killed by a signal the shim
+ *             cannot catch (SIGKILL) leaves no END.
  *
  *   MARKER, FORK, EXEC, THREAD_START and THREAD_END are positioned: they
  *   take effect at their place in the current thread's stream (the thread
@@ -243,6 +248,7 @@ enum lt_exit_kind {
 	LT_EXIT_UNDERSCORE = 1, /* _exit() / _Exit() */
 	LT_EXIT_ABORT = 2, /* abort() */
 	LT_EXIT_EXEC = 3, /* execve() replaced the image */
+	LT_EXIT_SIGNAL = 4, /* killed by a signal (exit_status = 128 + its number) */
 };
 
 enum lt_process_flags {

@@ -1489,7 +1489,7 @@ class abrupt_exits(E2E):
         p = self.check("segv-handler", 9, [("_exit", 9)])
 
     def test_sigsegv(self):
-        self.check("segv", -signal.SIGSEGV, [])
+        self.check("segv", -signal.SIGSEGV, [("signal", 128 + signal.SIGSEGV)])
 
     def test_sigkill(self):
         tr = self.check("kill", -signal.SIGKILL, [])

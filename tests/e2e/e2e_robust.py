@@ -292,19 +292,20 @@ class fatal_signals(E2E):
         return p
 
     def test_null_dereference(self):
-        self.check("segv", -signal.SIGSEGV)
+        self.check("segv", -signal.SIGSEGV, ends=[("signal", 128 + signal.SIGSEGV)])
 
     def test_null_dereference_many(self):
-        self.check("segv", -signal.SIGSEGV, n=100000)
+        self.check("segv", -signal.SIGSEGV, n=100000,
+                   ends=[("signal", 128 + signal.SIGSEGV)])
 
     def test_division_by_zero(self):
-        self.check("fpe", -signal.SIGFPE)
+        self.check("fpe", -signal.SIGFPE, ends=[("signal", 128 + signal.SIGFPE)])
 
     def test_illegal_instruction(self):
-        self.check("ill", -signal.SIGILL)
+        self.check("ill", -signal.SIGILL, ends=[("signal", 128 + signal.SIGILL)])
 
     def test_raised_signal(self):
-        self.check("raise-segv", -signal.SIGSEGV)
+        self.check("raise-segv", -signal.SIGSEGV, ends=[("signal", 128 + signal.SIGSEGV)])
 
     def test_failed_assert(self):
         self.check("assert", -signal.SIGABRT, ends=[("abort", 134)])
@@ -318,21 +319,31 @@ class fatal_signals(E2E):
         self.assertIn("handled", p.stdout)
 
     def test_default_restored_with_signal(self):
-        self.check("reset", -signal.SIGSEGV)
+        self.check("reset", -signal.SIGSEGV, ends=[("signal", 128 + signal.SIGSEGV)])
 
-    # Signals that end a program from outside: the same, no END record
-    # (the program did not end by itself).
+    # Signals that end a program from outside: the same.
     def test_sigterm(self):
-        self.check("term", -signal.SIGTERM)
+        self.check("term", -signal.SIGTERM, ends=[("signal", 128 + signal.SIGTERM)])
 
     def test_sigint(self):
-        self.check("int", -signal.SIGINT)
+        self.check("int", -signal.SIGINT, ends=[("signal", 128 + signal.SIGINT)])
 
     def test_sighup(self):
-        self.check("hup", -signal.SIGHUP)
+        self.check("hup", -signal.SIGHUP, ends=[("signal", 128 + signal.SIGHUP)])
 
     def test_sigpipe_as_in_a_pipe_to_head(self):
-        self.check("pipe", -signal.SIGPIPE)
+        self.check("pipe", -signal.SIGPIPE, ends=[("signal", 128 + signal.SIGPIPE)])
+
+    def test_the_report_names_the_signal(self):
+        self.check("segv", -signal.SIGSEGV, ends=[("signal", 128 + signal.SIGSEGV)])
+        path = self.trace_files()[0]
+        rep = subprocess.run([REPORT, path], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(rep.returncode, 0, rep.stderr)
+        self.assertRegex(rep.stdout, r"\n[^\n]*, killed by SIGSEGV \(status 139\)\n")
+        s = report_json(path)["summary"]
+        self.assertEqual((s["exit_kind"], s["exit_status"], s["clean_end"]),
+                         ("signal", 139, False))
 
 
 # ---------------------------------------------------------------- modules
