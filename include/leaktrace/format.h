@@ -166,6 +166,34 @@
  *             as a shell reports it. A process killed by a signal the shim
  *             cannot catch (SIGKILL) leaves no END.
  *
+ *   PYCODE    uv code_key, uv linetable_format, str filename, str qualname,
+ *             uv firstlineno, blob linetable
+ *             A CPython code object (added in 1.1; written only when the
+ *             traced program is a CPython interpreter the shim knows, see
+ *             the README). code_key is the object's address plus
+ *             (generation << 48): the shim counts a generation up when a
+ *             code object at that address is freed, so a key names one
+ *             code object for the whole trace. linetable is co_linetable's
+ *             bytes, in the format linetable_format names (LT_PYCODE_311:
+ *             CPython 3.11's location table, whose line deltas start from
+ *             firstlineno). Written before any PYFRAMES that uses it.
+ *   PYFRAMES  uv stack_id, uv count, count x (uv code_key, uv where)
+ *             The Python frames being run when the allocations of
+ *             stack_id were made, innermost first; it follows that
+ *             stack's STACK record, which holds the native frames. where
+ *             = (instruction << 1) | entry: instruction is the index, in
+ *             16-bit code units from the start of the code, of the last
+ *             instruction the frame started (the linetable maps its byte
+ *             offset, 2 x instruction, to a line); entry is 1 for the
+ *             first Python frame that one native call of the interpreter
+ *             loop (_PyEval_EvalFrameDefault) ran, so a reader can put
+ *             each native interpreter-loop frame's Python frames in its
+ *             place: the innermost such native frame ran the Python
+ *             frames up to and including the first with entry = 1, the
+ *             next one the frames after it up to the next entry = 1, and
+ *             so on. Two stacks with the same native frames and different
+ *             Python frames have different stack ids.
+ *
  *   MARKER, FORK, EXEC, THREAD_START and THREAD_END are positioned: they
  *   take effect at their place in the current thread's stream (the thread
  *   named by the last THREAD record), like events. PROCESS comes first in
@@ -236,6 +264,8 @@ enum lt_record_type {
 	LT_REC_FORK = 0x28,
 	LT_REC_EXEC = 0x29,
 	LT_REC_END = 0x2a,
+	LT_REC_PYCODE = 0x2b,
+	LT_REC_PYFRAMES = 0x2c,
 	LT_REC_LAST_META = 0x7f,
 
 	/* 0x80..0xbf: ALLOC with stack_id = type - 0x80. */
@@ -258,5 +288,7 @@ enum lt_process_flags {
 };
 
 #define LT_MAX_DEPTH 256 /* deepest stack a file may carry */
+#define LT_MAX_PYDEPTH 256 /* most Python frames a PYFRAMES record may carry */
+#define LT_PYCODE_311 0x030b /* PYCODE linetable_format: CPython 3.11's */
 
 #endif /* LEAKTRACE_FORMAT_H */
