@@ -279,7 +279,7 @@ static int64_t fast_stack_id(int max, uint64_t *frames, int *nframes)
 	if (n < 0)
 		return -1;
 	uint32_t id = n ? lt__stack_intern(frames, n) : 0;
-	if (n <= lim) {
+	if (n <= lim && nslots <= LT_MEMO_SLOTS) {
 		m->ip = o.ip;
 		m->rsp = o.rsp;
 		m->rbp = o.rbp;

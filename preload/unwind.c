@@ -585,13 +585,19 @@ int lt__unwind_fast(uint64_t *out, int max, uintptr_t stack_hi, const struct lt_
 		    (ra_at & 7))
 			break; /* left the stack: the end, or an unusual frame */
 		uint64_t ra = *(const uint64_t *)(uintptr_t)ra_at;
-		slots[ns++] = ra_at;
+		/* The memo holds LT_MEMO_SLOTS: a deeper walk is not memoized
+		 * (ns goes past the end and says so). */
+		if (ns < LT_MEMO_SLOTS)
+			slots[ns] = ra_at;
+		ns++;
 		if (recipe & R_RBP_SAVED) {
 			uint64_t at = cfa + (uint64_t)rbp_off;
 			if (at < lo || at >= stack_hi || stack_hi - at < 8 || (at & 7))
 				return -1;
 			rbp = *(const uint64_t *)(uintptr_t)at;
-			slots[ns++] = at;
+			if (ns < LT_MEMO_SLOTS)
+				slots[ns] = at;
+			ns++;
 		}
 		if (ra < 4096)
 			break; /* the outermost frame's return address is 0 */

@@ -1753,6 +1753,18 @@ class stacks(E2E):
         self.assertEqual(len(frames), 64)
         self.assertTrue(all(exe["lo"] <= f < exe["hi"] for f in frames), frames)
 
+    def test_deepest_setting_on_a_deep_stack(self):
+        # Regression: at LEAKTRACE_DEPTH above 72 the fast walker wrote
+        # past the end of its memo's slot buffer and the program died of
+        # SIGSEGV on a deep stack.
+        for mode in ("fast", "check"):
+            for f in self.trace_files():
+                os.unlink(f)
+            tr, exe, frames = self.deep({"LEAKTRACE_DEPTH": "256", "LEAKTRACE_UNWIND": mode},
+                                        levels=300)
+            self.assertEqual(len(frames), 256, mode)
+            self.assertTrue(all(exe["lo"] <= f < exe["hi"] for f in frames), mode)
+
     def test_depth_4(self):
         tr, exe, frames = self.deep({"LEAKTRACE_DEPTH": "4"})
         self.assertEqual(len(frames), 4)
