@@ -265,6 +265,7 @@ void lt__init(void)
 	}
 	lt__tls.busy++;
 	int saved = errno;
+	lt__sys_stderr_note();
 	read_config();
 	lt__pid = getpid();
 	recent = lt__sys_map(sizeof *recent * RECENT_SLOTS);

@@ -91,8 +91,10 @@ static inline int lt__sys_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* One line on stderr, built without stdio (stdio locks and allocates). */
+/* One line on stderr, built without stdio (stdio locks and allocates),
+ * and only while descriptor 2 is the file lt__sys_stderr_note() saw. */
 void lt__sys_warn(const char *a, const char *b, const char *c);
+void lt__sys_stderr_note(void);
 
 /* Text without stdio, into out[0..cap) after its first n bytes, always
  * NUL-terminated and cut to fit; each returns the new length. */

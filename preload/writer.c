@@ -136,8 +136,41 @@ static void zfree(void *opaque, void *ptr)
 	lt__sys_unmap(p, p[0]);
 }
 
+/* What descriptor 2 was when tracing started. A program may close its
+ * stderr and open a file of its own as descriptor 2 (a daemon's log, a
+ * data file): the shim's messages must not land there. They go to
+ * descriptor 2 only while it is still the file it was at the start. */
+static struct {
+	int known; /* 1: dev/ino below; -1: descriptor 2 was not open */
+	dev_t dev;
+	ino_t ino;
+} err_file;
+
+void lt__sys_stderr_note(void)
+{
+	struct stat st;
+	if (fstat(2, &st) == 0) {
+		err_file.dev = st.st_dev;
+		err_file.ino = st.st_ino;
+		err_file.known = 1;
+	} else {
+		err_file.known = -1;
+	}
+}
+
+static bool stderr_unchanged(void)
+{
+	struct stat st;
+	if (err_file.known == 0) /* before lt__init: nothing can differ yet */
+		return true;
+	return err_file.known == 1 && fstat(2, &st) == 0 && st.st_dev == err_file.dev &&
+	       st.st_ino == err_file.ino;
+}
+
 void lt__sys_warn(const char *a, const char *b, const char *c)
 {
+	if (!stderr_unchanged())
+		return;
 	char line[1024];
 	size_t n = 0;
 	const char *parts[] = {"leaktrace: ", a, b, c, "\n"};

@@ -397,6 +397,18 @@ class snapshot_signal_taken(E2E):
                          "LEAKTRACE_SNAPSHOT_SIGNAL's signal; snapshot markers by signal "
                          "stop here (choose another signal)\n")
 
+    def test_not_into_a_file_that_took_descriptor_2(self):
+        # The program closes stderr and opens a data file as descriptor 2:
+        # the message is dropped rather than written into the data.
+        data = os.path.join(self.tmp, "data")
+        p = self.traced([fixture("fx_own_usr2"), data],
+                        env={"LEAKTRACE_SNAPSHOT_SIGNAL": "USR2"})
+        self.assertOk(p)
+        self.assertEqual(p.stdout, "handled 1\n")
+        with open(data) as f:
+            self.assertEqual(f.read(), "data\n")
+        self.assertEqual(len(self.trace_files()), 1)
+
     def test_no_word_without_the_setting(self):
         p = self.traced([fixture("fx_own_usr2")])
         self.assertOk(p)
