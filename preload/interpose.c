@@ -36,6 +36,7 @@ static struct {
 	void *(*dlmopen)(Lmid_t, const char *, int);
 	int (*dlclose)(void *);
 	pid_t (*fork)(void);
+	pid_t (*_Fork)(void);
 	int (*execve)(const char *, char *const[], char *const[]);
 	int (*execv)(const char *, char *const[]);
 	int (*execvp)(const char *, char *const[]);
@@ -118,6 +119,7 @@ static void resolve(void)
 	RESOLVE(dlmopen);
 	RESOLVE(dlclose);
 	RESOLVE(fork);
+	RESOLVE(_Fork);
 	RESOLVE(execve);
 	RESOLVE(execv);
 	RESOLVE(execvp);
@@ -330,6 +332,36 @@ LT_EXPORT int dlclose(void *h)
 }
 
 /* ---- processes: fork, exec, exit ---- */
+
+/* _Fork (glibc 2.34) forks without running pthread_atfork handlers, so
+ * the shim's are called here. It is async-signal-safe and may be called
+ * from a handler that interrupted the shim itself: then the child is not
+ * traced (its trace could not be made safely) rather than hung. */
+LT_EXPORT pid_t _Fork(void)
+{
+	if (LT_UNLIKELY(bootstrapping()) || !real._Fork) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (lt__tls.busy) {
+		pid_t pid = real._Fork();
+		if (pid == 0)
+			lt__fork_untraced();
+		return pid;
+	}
+	lt__fork_prepare();
+	pid_t pid = real._Fork();
+	int saved = errno;
+	if (pid == 0) {
+		lt__fork_child();
+	} else {
+		lt__fork_parent();
+		if (pid > 0)
+			lt__fork_done(pid);
+	}
+	errno = saved;
+	return pid;
+}
 
 LT_EXPORT pid_t fork(void)
 {

@@ -367,6 +367,16 @@ static lt_event_t *wait_for_space(lt_ring_t *r)
 		lt__writer_wake();
 		if (spins < 64) {
 			sched_yield();
+		} else if (spins == 64 && getpid() != lt__pid) {
+			/* A process made by clone() or a raw system call, not by
+			 * fork(): it has our rings but no writer, and nothing
+			 * will ever drain them. It goes untraced. (A child that
+			 * shares our memory, CLONE_VM, cannot get here: the
+			 * writer drains the shared ring.) */
+			lt__fork_untraced();
+			lt__sys_warn("a process made by clone(), not fork(), is not traced", NULL,
+				     NULL);
+			return NULL;
 		} else {
 			struct timespec ts = {0, 50000};
 			nanosleep(&ts, NULL);
@@ -767,6 +777,12 @@ void lt__fork_child(void)
 	atomic_store_explicit(&finished, 0, memory_order_relaxed);
 	atomic_store_explicit(&lt__state, LT_STATE_LAZY, memory_order_relaxed);
 	lt__tls.busy--;
+}
+
+void lt__fork_untraced(void)
+{
+	/* The child's copy of the state only: the parent's is untouched. */
+	atomic_store_explicit(&lt__state, LT_STATE_OFF, memory_order_relaxed);
 }
 
 void lt__fork_done(pid_t child)

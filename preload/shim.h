@@ -80,6 +80,7 @@ void lt__fork_prepare(void) LT_HIDDEN;
 void lt__fork_parent(void) LT_HIDDEN;
 void lt__fork_child(void) LT_HIDDEN;
 void lt__fork_done(pid_t child) LT_HIDDEN; /* from the fork() wrapper */
+void lt__fork_untraced(void) LT_HIDDEN; /* in a child that is not traced */
 
 /* stacks.c: stack capture and the shared stack table. */
 int lt__stacks_init(void) LT_HIDDEN;

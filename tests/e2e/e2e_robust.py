@@ -252,6 +252,42 @@ class file_size_limit(E2E):
         self.assertEqual(p.returncode, -signal.SIGXFSZ, p.stderr)
 
 
+class clone_children(E2E):
+    """Children made without fork(): _Fork() runs no atfork handlers, and
+    clone() or the raw system call copy the shim's rings without a writer
+    to drain them. A _Fork child is traced like a fork child; a clone
+    child goes untraced with one line, where it used to hang as soon as
+    its ring filled."""
+
+    def test_fork_without_atfork_handlers(self):
+        p = self.traced([fixture("fx_clone"), "_Fork", "20000"], timeout=30)
+        self.assertOk(p)
+        self.assertEqual((p.stdout, p.stderr), ("child 3\n", ""))
+        files = self.trace_files()
+        self.assertEqual(len(files), 2, files)
+        child = [self.decode(f) for f in files
+                 if self.decode(f, events=False).processes[-1]["flags"] & 1]
+        self.assertEqual(len(child), 1)
+        self.assertEqual(sizes(child[0], "alloc").get(100), 20000)
+        self.assertEqual([(e["kind"], e["status"]) for e in child[0].ends], [("_exit", 3)])
+
+    def check_clone(self, how):
+        p = self.traced([fixture("fx_clone"), how, "100000"], timeout=30)
+        self.assertOk(p)
+        self.assertEqual(p.stdout, "child 3\n")
+        self.assertEqual(p.stderr, "leaktrace: a process made by clone(), not fork(), "
+                                   "is not traced\n")
+        tr = self.only_trace()
+        self.assertEqual(sizes(tr, "alloc").get(50), 1)
+        self.assertEndMatchesEvents(tr, "normal", 0)
+
+    def test_clone(self):
+        self.check_clone("clone")
+
+    def test_raw_clone_system_call(self):
+        self.check_clone("syscall")
+
+
 # ---------------------------------------------------------------- crashes
 
 
