@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Fatal signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) and the ones
  * that end a program from outside by default (SIGHUP, SIGINT, SIGQUIT,
- * SIGPIPE, SIGTERM: Ctrl-C, kill, `prog | head`): while the program leaves
+ * SIGPIPE, SIGTERM: Ctrl-C, kill, `prog | head`; SIGALRM, SIGUSR1, SIGXCPU,
+ * SIGXFSZ, real-time signals and the rest): while the program leaves
  * them at their default action, the shim's handler flushes what was
  * recorded and lets the signal kill the process as it would have (same
  * signal, same core dump). A program that installs a handler of its
@@ -17,8 +18,12 @@
 #include "shim.h"
 #include "sys.h"
 
-static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT,
-				    SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGTERM};
+static const int fatal_signals[] = {
+    SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGTERM,
+    /* The others whose default action ends the process. Not SIGSYS: under
+     * a seccomp filter the flush's own system calls could be refused. */
+    SIGALRM, SIGVTALRM, SIGPROF, SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ, SIGTRAP, SIGSTKFLT,
+    SIGIO, SIGPWR};
 
 /* Signals an instruction raises (si_code > 0): returning re-executes it. */
 static int is_fault(int sig)
@@ -68,25 +73,33 @@ static int install_ours(int sig)
 	return real_sigaction(sig, &sa, NULL);
 }
 
+/* Takes over `sig` while it is at its default action. */
+static void manage(int sig)
+{
+	struct sigaction cur;
+	/* The snapshot signal has the shim's own handler. */
+	if (sig == lt__config.snapshot_signal || real_sigaction(sig, NULL, &cur) != 0)
+		return;
+	managed[sig].eligible = 1;
+	/* Only over the default action: a handler or SIG_IGN that is already
+	 * in place (inherited, or set by a constructor that ran before ours)
+	 * stays the program's. */
+	if (cur.sa_handler == SIG_DFL && install_ours(sig) == 0) {
+		managed[sig].app = cur;
+		managed[sig].ours = 1;
+	}
+}
+
 void lt__crash_install(lt_sigaction_fn real)
 {
 	real_sigaction = real;
 	if (!real)
 		return;
-	for (size_t i = 0; i < sizeof fatal_signals / sizeof fatal_signals[0]; i++) {
-		int sig = fatal_signals[i];
-		struct sigaction cur;
-		if (real_sigaction(sig, NULL, &cur) != 0)
-			continue;
-		managed[sig].eligible = 1;
-		/* Only over the default action: a handler or SIG_IGN that is
-		 * already in place (inherited, or set by a constructor that ran
-		 * before ours) stays the program's. */
-		if (cur.sa_handler == SIG_DFL && install_ours(sig) == 0) {
-			managed[sig].app = cur;
-			managed[sig].ours = 1;
-		}
-	}
+	for (size_t i = 0; i < sizeof fatal_signals / sizeof fatal_signals[0]; i++)
+		manage(fatal_signals[i]);
+	/* Real-time signals end the process by default too. */
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		manage(sig);
 }
 
 int lt__crash_sigaction(int sig, const struct sigaction *act, struct sigaction *old,

@@ -312,11 +312,11 @@ class fatal_signals(E2E):
             signal.signal(s, h)
         super().tearDown()
 
-    def check(self, how, rc, n=5000, ends=()):
+    def check(self, how, rc, n=5000, ends=(), extra=()):
         env = {"LD_LIBRARY_PATH": None}
-        base = run([fixture("fx_crash"), how, str(n)], traced=False)
+        base = run([fixture("fx_crash"), how, str(n)] + list(extra), traced=False)
         self.assertEqual(base.returncode, rc, "native run: %s" % base.stderr)
-        p = self.traced([fixture("fx_crash"), how, str(n)], env=env)
+        p = self.traced([fixture("fx_crash"), how, str(n)] + list(extra), env=env)
         self.assertEqual(p.returncode, rc, p.stderr)
         self.assertEqual(p.stdout, base.stdout)
         self.assertEqual(p.stdout.splitlines()[0].split(), ["dfl"] * 10)
@@ -369,6 +369,22 @@ class fatal_signals(E2E):
 
     def test_sigpipe_as_in_a_pipe_to_head(self):
         self.check("pipe", -signal.SIGPIPE, ends=[("signal", 128 + signal.SIGPIPE)])
+
+    # Every other signal whose default action ends the program.
+    def test_alarm(self):
+        self.check("alarm", -signal.SIGALRM, ends=[("signal", 128 + signal.SIGALRM)])
+
+    def test_sigusr1(self):
+        self.check("usr1", -signal.SIGUSR1, ends=[("signal", 128 + signal.SIGUSR1)])
+
+    def test_realtime_signal(self):
+        sig = signal.SIGRTMIN + 2
+        self.check("rt", -sig, ends=[("signal", 128 + sig)])
+
+    def test_file_size_limit_of_the_program(self):
+        out = os.path.join(self.tmp, "out")
+        self.check("xfsz", -signal.SIGXFSZ, ends=[("signal", 128 + signal.SIGXFSZ)],
+                   extra=[out])
 
     def test_the_report_names_the_signal(self):
         self.check("segv", -signal.SIGSEGV, ends=[("signal", 128 + signal.SIGSEGV)])
