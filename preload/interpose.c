@@ -709,6 +709,7 @@ __attribute__((constructor)) static void lt_constructor(void)
 	lt__init();
 	if (atomic_load_explicit(&lt__state, memory_order_relaxed) == LT_STATE_ACTIVE) {
 		lt__tls.busy++;
+		lt__py_init();
 		lt__crash_install(real.sigaction);
 		lt__writer_start();
 		lt__tls.busy--;

@@ -620,6 +620,9 @@ void lt__record_free(void *p)
 	lt_ring_t *r = enter();
 	if (!r)
 		return;
+	/* Relaxed: see python.c. */
+	if (LT_UNLIKELY(atomic_load_explicit(&lt__py_active, memory_order_relaxed)))
+		lt__py_forget((uintptr_t)p);
 	int saved = errno;
 	if (push_epoch(r, atomic_load_explicit(&lt__epoch, memory_order_relaxed)) == 0 &&
 	    push_event(r, LT_EV_FREE, (uintptr_t)p, 0, 0, 0) == 0)

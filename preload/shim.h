@@ -6,6 +6,7 @@
 #define LT_SHIM_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -99,6 +100,23 @@ int lt__unwind_fast(uint64_t *out, int max, uintptr_t stack_hi, const struct lt_
 		    uint64_t *slots, int *nslots) LT_HIDDEN;
 const uint64_t *lt__stack_frames(uint32_t id, uint32_t *depth) LT_HIDDEN;
 uint64_t lt__stack_overflows(void) LT_HIDDEN;
+
+/* python.c: CPython's frames (format.h, PYCODE and PYFRAMES). In the
+ * stack table, a stack with Python frames is its native frames, this
+ * mark (never a return address), then (code key, where) pairs. */
+#define LT_PYFRAMES_MARK 0
+extern _Atomic bool lt__py_active LT_HIDDEN;
+struct lt_pycode;
+void lt__py_init(void) LT_HIDDEN; /* from the constructor */
+/* The Python frames this thread is running, innermost first, as (code
+ * key, where) pairs in out[0..2*max); their number (0: none, or this
+ * thread does not hold the GIL). */
+int lt__py_frames(uint64_t *out, int max) LT_HIDDEN;
+void lt__py_forget(uintptr_t addr) LT_HIDDEN; /* addr was freed */
+struct lt_pycode *lt__py_take(void) LT_HIDDEN; /* writer: all pending, oldest first */
+struct lt_pycode *lt__py_next(const struct lt_pycode *e) LT_HIDDEN;
+size_t lt__py_size(const struct lt_pycode *e) LT_HIDDEN; /* encoded, at most */
+size_t lt__py_encode(const struct lt_pycode *e, uint8_t *out, size_t cap) LT_HIDDEN;
 
 /* modules.c: the module map. */
 struct lt_modules_s;

@@ -233,7 +233,8 @@ uint32_t lt__stack_intern(const uint64_t *frames, int depth)
 			if (atomic_compare_exchange_strong_explicit(&slots[i], &id, mine,
 								    memory_order_release,
 								    memory_order_acquire)) {
-				for (int k = 0; k < depth; k++)
+				/* Up to the Python frames' mark (python.c). */
+				for (int k = 0; k < depth && frames[k] != LT_PYFRAMES_MARK; k++)
 					if (!lt__modules_contains(frames[k])) {
 						/* Code from a module loaded behind
 						 * dlopen's back (the loader's own
@@ -296,7 +297,52 @@ static int64_t fast_stack_id(int max, uint64_t *frames, int *nframes)
 	return id;
 }
 
+static uint32_t native_stack_id(void);
+
+/* The stack of native stack `id` with the Python frames this thread is
+ * running: the native frames, LT_PYFRAMES_MARK, then (code key, where)
+ * pairs. `id` itself when there are none. */
+static uint32_t with_python_frames(uint32_t id)
+{
+	uint64_t frames[LT_MAX_DEPTH + 1 + 2 * LT_MAX_DEPTH];
+	uint32_t depth = 0;
+	const uint64_t *native = id ? lt__stack_frames(id, &depth) : NULL;
+	if (depth > LT_MAX_DEPTH)
+		return id;
+	uint64_t *py = frames + depth + 1;
+	int n = lt__py_frames(py, lt__config.depth);
+	if (n <= 0)
+		return id;
+	lt_ring_t *ring = lt__tls.ring;
+	if (ring && ring->py_memo.n == n && ring->py_memo.native_id == id &&
+	    memcmp(ring->py_memo.pairs, py, (size_t)n * 16) == 0)
+		return ring->py_memo.id;
+	if (depth)
+		memcpy(frames, native, depth * 8);
+	frames[depth] = LT_PYFRAMES_MARK;
+	uint32_t both = lt__stack_intern(frames, (int)depth + 1 + 2 * n);
+	if (!both)
+		return id;
+	if (ring && n <= LT_PY_MEMO_FRAMES) {
+		ring->py_memo.native_id = id;
+		ring->py_memo.id = both;
+		ring->py_memo.n = n;
+		memcpy(ring->py_memo.pairs, py, (size_t)n * 16);
+	}
+	return both;
+}
+
 uint32_t lt__stack_capture_id(void)
+{
+	uint32_t id = native_stack_id();
+	/* Relaxed: see python.c. */
+	if (LT_UNLIKELY(atomic_load_explicit(&lt__py_active, memory_order_relaxed)) &&
+	    lt__config.depth)
+		id = with_python_frames(id);
+	return id;
+}
+
+static uint32_t native_stack_id(void)
 {
 	int max = lt__config.depth;
 	if (max == 0)

@@ -512,10 +512,15 @@ static void set_thread(uint32_t index, uint64_t *enc_epoch, uint64_t *enc_block,
 	raw_len = (size_t)(p - raw);
 }
 
+/* STACK, and PYFRAMES when the stack has Python frames (shim.h,
+ * LT_PYFRAMES_MARK). */
 static void write_stack(uint32_t id)
 {
-	uint32_t depth;
-	const uint64_t *f = lt__stack_frames(id, &depth);
+	uint32_t all;
+	const uint64_t *f = lt__stack_frames(id, &all);
+	uint32_t depth = 0;
+	while (depth < all && f[depth] != LT_PYFRAMES_MARK)
+		depth++;
 	uint8_t *p = meta_begin(LT_REC_STACK, (depth + 2) * LT_UV_MAX);
 	uint8_t *s = p;
 	p = lt_put_uv(p, id);
@@ -523,8 +528,27 @@ static void write_stack(uint32_t id)
 	for (uint32_t i = 0; i < depth; i++)
 		p = i == 0 ? lt_put_uv(p, f[0]) : lt_put_sv(p, (int64_t)(f[i] - f[i - 1]));
 	meta_end(s, p);
+	if (depth < all) {
+		const uint64_t *py = f + depth + 1;
+		uint32_t n = (all - depth - 1) / 2;
+		p = meta_begin(LT_REC_PYFRAMES, (2 + 2 * (size_t)n) * LT_UV_MAX);
+		s = p;
+		p = lt_put_uv(p, id);
+		p = lt_put_uv(p, n);
+		for (uint32_t i = 0; i < 2 * n; i++)
+			p = lt_put_uv(p, py[i]);
+		meta_end(s, p);
+	}
 	stack_written[id >> 3] |= (uint8_t)(1u << (id & 7));
 	count_stacks++;
+}
+
+static void write_pycode(const struct lt_pycode *c)
+{
+	size_t n = lt__py_size(c);
+	uint8_t *p = meta_begin(LT_REC_PYCODE, n), *s = p;
+	p += lt__py_encode(c, p, n);
+	meta_end(s, p);
 }
 
 static void write_time(uint64_t epoch, uint64_t now)
@@ -724,6 +748,9 @@ static uint64_t drain_pass(void)
 		next = lt__modules_next(m);
 		write_modules(m); /* releases m */
 	}
+	/* Likewise the code objects the Python frames of those events name. */
+	for (struct lt_pycode *c = lt__py_take(); c; c = lt__py_next(c))
+		write_pycode(c);
 	uint64_t total = 0;
 	for (lt_ring_t *r = first; r; r = r->next) {
 		uint32_t st = atomic_load_explicit(&r->state, memory_order_relaxed);
