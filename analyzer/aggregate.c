@@ -79,6 +79,30 @@ int lt__agg_set_stack(lt__agg_t *agg, uint64_t stack_id, uint32_t depth,
 	s->frames = f;
 	s->depth = depth;
 	s->modmap = modmap;
+	/* Python frames belong to the STACK record they follow. */
+	free(s->pyframes);
+	s->pyframes = NULL;
+	s->npyframes = 0;
+	return 0;
+}
+
+int lt__agg_set_pyframes(lt__agg_t *agg, uint64_t stack_id, uint32_t count,
+			 const lt__pyframe_t *frames)
+{
+	long i = lt__agg_site(agg, stack_id);
+	if (i < 0)
+		return (int)i;
+	lt__site_t *s = agg->sites[i];
+	lt__pyframe_t *f = NULL;
+	if (count) {
+		f = malloc(count * sizeof *f);
+		if (!f)
+			return -ENOMEM;
+		memcpy(f, frames, count * sizeof *f);
+	}
+	free(s->pyframes);
+	s->pyframes = f;
+	s->npyframes = count;
 	return 0;
 }
 
@@ -99,6 +123,7 @@ void lt__agg_free_all(lt__agg_t *agg)
 	HASH_CLEAR(hh, agg->by_id);
 	for (uint32_t i = 0; i < agg->nsites; i++) {
 		free(agg->sites[i]->frames);
+		free(agg->sites[i]->pyframes);
 		free(agg->sites[i]);
 	}
 	free(agg->sites);

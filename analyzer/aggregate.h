@@ -8,12 +8,16 @@
 #include <stdint.h>
 #include <uthash.h>
 
+#include "pycode.h"
+
 typedef struct lt__site_s {
 	uint64_t stack_id;
 	uint32_t index; /* in lt__agg_t.sites */
 	uint32_t depth; /* 0 when no STACK record named it */
 	uint64_t *frames; /* innermost first */
 	long modmap; /* modules map index the stack was recorded under, -1 none */
+	lt__pyframe_t *pyframes; /* innermost first; NULL when not a Python stack */
+	uint32_t npyframes;
 
 	uint64_t allocations, bytes_allocated, frees, temporary;
 	uint64_t live_blocks, live_bytes;
@@ -57,6 +61,12 @@ static inline long lt__agg_site(lt__agg_t *agg, uint64_t stack_id)
 /* Records the frames of stack_id (a STACK record) and its modules map. */
 int lt__agg_set_stack(lt__agg_t *agg, uint64_t stack_id, uint32_t depth,
 		      const uint64_t *frames, long modmap);
+
+/* Records the Python frames of stack_id (a PYFRAMES record, which follows
+ * the STACK record; lt__agg_set_stack() drops them again). Returns 0 or
+ * -ENOMEM. */
+int lt__agg_set_pyframes(lt__agg_t *agg, uint64_t stack_id, uint32_t count,
+			 const lt__pyframe_t *frames);
 
 /* Saves the site's live values if a global peak happened since its last
  * change; must precede every change of live_bytes/live_blocks. */

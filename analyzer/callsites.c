@@ -79,7 +79,8 @@ int lt__callsites_build(lt__callsites_t *cs, const lt__agg_t *agg, lt__sym_t *sy
 			continue;
 		const lt__frame_t **frames;
 		size_t n;
-		int rc = lt__sym_stack(sym, s->modmap, s->frames, s->depth, &frames, &n);
+		int rc = lt__sym_stack(sym, s->modmap, s->frames, s->depth, s->pyframes,
+				       s->npyframes, &frames, &n);
 		if (rc)
 			return rc;
 		char *key;

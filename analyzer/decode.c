@@ -80,6 +80,7 @@ struct lt__decoder_s {
 	lt__module_rec_t *mods;
 	size_t mods_cap;
 	uint64_t frames[LT_MAX_DEPTH];
+	lt__pyframe_rec_t pyframes[LT_MAX_PYDEPTH];
 
 	lt__record_t pending[LT__MAX_PENDING];
 	int npending, pending_head;
@@ -362,6 +363,35 @@ static int parse_modules(lt__decoder_t *d, const uint8_t *p, const uint8_t *end,
 	return 0;
 }
 
+/* A PYCODE record. Its linetable is kept whatever its format: a reader
+ * that does not know the format shows the code without lines. */
+static int parse_pycode(const uint8_t *p, const uint8_t *end, lt__record_t *r)
+{
+	uint64_t *a[] = {&r->u.pycode.code_key, &r->u.pycode.format};
+	if (get_uvs(&p, end, a, 2) || get_str(&p, end, &r->u.pycode.filename) ||
+	    get_str(&p, end, &r->u.pycode.qualname) ||
+	    lt_get_uv(&p, end, &r->u.pycode.firstlineno) ||
+	    get_str(&p, end, &r->u.pycode.linetable))
+		return -1;
+	return 0;
+}
+
+static int parse_pyframes(lt__decoder_t *d, const uint8_t *p, const uint8_t *end,
+			  lt__record_t *r)
+{
+	uint64_t count;
+	if (lt_get_uv(&p, end, &r->u.pyframes.stack_id) || lt_get_uv(&p, end, &count) ||
+	    count > LT_MAX_PYDEPTH)
+		return -1;
+	for (uint64_t i = 0; i < count; i++)
+		if (lt_get_uv(&p, end, &d->pyframes[i].code_key) ||
+		    lt_get_uv(&p, end, &d->pyframes[i].where))
+			return -1;
+	r->u.pyframes.count = (uint32_t)count;
+	r->u.pyframes.frames = d->pyframes;
+	return 0;
+}
+
 /* Parses the payload [p, end) of metadata record type into r. Returns 0,
  * 1 for an unknown type to skip, -1 for malformed input, -ENOMEM. */
 static int parse_meta(lt__decoder_t *d, int type, const uint8_t *p,
@@ -374,6 +404,10 @@ static int parse_meta(lt__decoder_t *d, int type, const uint8_t *p,
 		return parse_stack(d, p, end, r);
 	case LT_REC_MODULES:
 		return parse_modules(d, p, end, r);
+	case LT_REC_PYCODE:
+		return parse_pycode(p, end, r);
+	case LT_REC_PYFRAMES:
+		return parse_pyframes(d, p, end, r);
 	case LT_REC_THREAD_START: {
 		uint64_t *a[] = {&r->u.thread_start.thread,
 				 &r->u.thread_start.os_tid,
@@ -1302,6 +1336,15 @@ static int own_pointers(struct lt__batch *b, lt__record_t *r)
 		r->u.modules.modules = m;
 		return 0;
 	}
+	case LT_REC_PYCODE:
+		return copy_str(b, &r->u.pycode.filename) || copy_str(b, &r->u.pycode.qualname) ||
+				       copy_str(b, &r->u.pycode.linetable)
+			       ? -ENOMEM
+			       : 0;
+	case LT_REC_PYFRAMES:
+		r->u.pyframes.frames = copy_mem(b, r->u.pyframes.frames,
+						r->u.pyframes.count * sizeof *r->u.pyframes.frames);
+		return r->u.pyframes.frames ? 0 : -ENOMEM;
 	case LT_REC_MARKER:
 		return copy_str(b, &r->u.marker);
 	case LT_REC_EXEC:

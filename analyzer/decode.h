@@ -19,6 +19,13 @@ typedef struct lt__str_s {
 	size_t len;
 } lt__str_t;
 
+/* One Python frame of a PYFRAMES record (format.h): where =
+ * (instruction << 1) | entry. */
+typedef struct lt__pyframe_rec_s {
+	uint64_t code_key;
+	uint64_t where;
+} lt__pyframe_rec_t;
+
 typedef struct lt__module_rec_s {
 	lt__str_t path;
 	uint64_t load_bias;
@@ -63,6 +70,16 @@ typedef struct lt__record_s {
 			uint64_t generation, count;
 			const lt__module_rec_t *modules;
 		} modules;
+		struct {
+			uint64_t code_key, format, firstlineno;
+			lt__str_t filename, qualname;
+			lt__str_t linetable; /* bytes, in the format `format` names */
+		} pycode;
+		struct {
+			uint64_t stack_id;
+			uint32_t count; /* at most LT_MAX_PYDEPTH */
+			const lt__pyframe_rec_t *frames; /* innermost first */
+		} pyframes;
 		struct {
 			uint64_t thread, os_tid, creator_plus1;
 		} thread_start;

@@ -120,6 +120,23 @@ static void dump_record(const lt__record_t *r, FILE *out)
 			fputc('\n', out);
 		}
 		break;
+	case LT_REC_PYCODE:
+		fprintf(out, "pycode 0x%" PRIx64 " fmt=0x%" PRIx64 " file=", r->u.pycode.code_key,
+			r->u.pycode.format);
+		put_str(out, r->u.pycode.filename);
+		fputs(" name=", out);
+		put_str(out, r->u.pycode.qualname);
+		fprintf(out, " first=%" PRIu64 " linetable=%zu\n", r->u.pycode.firstlineno,
+			r->u.pycode.linetable.len);
+		break;
+	case LT_REC_PYFRAMES:
+		fprintf(out, "pyframes %" PRIu64 " n=%u", r->u.pyframes.stack_id,
+			r->u.pyframes.count);
+		for (uint32_t i = 0; i < r->u.pyframes.count; i++)
+			fprintf(out, " 0x%" PRIx64 ":%" PRIu64, r->u.pyframes.frames[i].code_key,
+				r->u.pyframes.frames[i].where);
+		fputc('\n', out);
+		break;
 	case LT_REC_THREAD_START:
 		fprintf(out, "thread_start %" PRIu64 " tid=%" PRIu64 " creator=",
 			r->u.thread_start.thread, r->u.thread_start.os_tid);

@@ -356,7 +356,8 @@ static int build_sites(struct growth *g, lt__analysis_t *a, lt__sym_t *sym, cons
 		const lt__frame_t **frames;
 		size_t n;
 		char *key;
-		rc = lt__sym_stack(sym, site->modmap, site->frames, site->depth, &frames, &n);
+		rc = lt__sym_stack(sym, site->modmap, site->frames, site->depth, site->pyframes,
+		                   site->npyframes, &frames, &n);
 		if (rc)
 			break;
 		bool keep;
@@ -500,9 +501,10 @@ static void site_label(char *buf, size_t len, const struct gsite *gs, size_t dep
 		const lt__frame_t *f = gs->frames[i];
 		if (i)
 			label_cat(buf, len, &n, " < ");
+		const char *label = lt__frame_label(f, name, sizeof name);
+		/* Python's own brackets ("<module>") are no template list. */
 		label_cat(buf, len, &n,
-			     lt__short_name(lt__frame_label(f, name, sizeof name), shortened,
-					    sizeof shortened));
+			  f->python ? label : lt__short_name(label, shortened, sizeof shortened));
 		where[0] = '\0';
 		if (f->file && f->line)
 			snprintf(where, sizeof where, " (%s:%u)", f->file, f->line);

@@ -58,6 +58,7 @@ struct lt__replay_s {
 	lt__agg_t agg;
 	lt__totals_t totals;
 	lt__modmaps_t modmaps;
+	lt__pycodes_t pycodes; /* Python code objects the stacks' frames point at */
 	lt__process_t process;
 	lt__end_t end;
 	lt__child_t *children;
@@ -568,6 +569,22 @@ static void saw_ns(lt__replay_t *r, uint64_t ns)
 		r->max_ns = ns;
 }
 
+/* A PYFRAMES record: the stack's Python frames, each with its code object
+ * (written before it, format.h). Returns 0 or -ENOMEM. */
+static int set_pyframes(lt__replay_t *r, const lt__record_t *rec)
+{
+	lt__pyframe_t frames[LT_MAX_PYDEPTH];
+	uint32_t n = rec->u.pyframes.count;
+	if (n > LT_MAX_PYDEPTH)
+		n = LT_MAX_PYDEPTH; /* the decoder refuses more */
+	for (uint32_t i = 0; i < n; i++) {
+		frames[i].code_key = rec->u.pyframes.frames[i].code_key;
+		frames[i].where = rec->u.pyframes.frames[i].where;
+		frames[i].code = lt__pycodes_find(&r->pycodes, frames[i].code_key);
+	}
+	return lt__agg_set_pyframes(&r->agg, rec->u.pyframes.stack_id, n, frames);
+}
+
 static int apply_record(lt__replay_t *r, const lt__record_t *rec)
 {
 	switch (rec->type) {
@@ -581,6 +598,10 @@ static int apply_record(lt__replay_t *r, const lt__record_t *rec)
 		long rc = lt__modmaps_add(&r->modmaps, rec);
 		return rc < 0 ? (int)rc : 0;
 	}
+	case LT_REC_PYCODE:
+		return lt__pycodes_add(&r->pycodes, rec);
+	case LT_REC_PYFRAMES:
+		return set_pyframes(r, rec);
 	case LT_REC_TIME: {
 		struct lt__time_point *p = &r->times[r->ntimes++ % LT__TIME_RING];
 		p->epoch = rec->u.time.epoch;
@@ -696,6 +717,7 @@ void lt__replay_free(lt__replay_t *r)
 		return;
 	free(r->slots);
 	lt__agg_free_all(&r->agg);
+	lt__pycodes_free(&r->pycodes);
 	lt__modmaps_free(&r->modmaps);
 	process_clear(&r->process);
 	for (size_t i = 0; i < r->nchildren; i++)

@@ -36,7 +36,9 @@ static void frame_line(FILE *out, const struct style *st, const char *verb,
 {
 	char buf[512], shortened[512];
 	const char *label = lt__frame_label(f, buf, sizeof buf);
-	if (!st->full_names)
+	/* Python's names have brackets of their own ("<module>",
+	 * "f.<locals>.<listcomp>"): no template arguments to cut. */
+	if (!st->full_names && !f->python)
 		label = lt__short_name(label, shortened, sizeof shortened);
 	fprintf(out, "       %s %s%s%s", verb, st->cyan, label, st->reset);
 	if (f->file && f->line)

@@ -619,7 +619,8 @@ static int build_snapshot(lt__analysis_t *a, lt__sym_t *sym, const char *trace,
 		const lt__site_t *site = agg->sites[cap->site[i]];
 		const lt__frame_t **frames;
 		size_t n;
-		rc = lt__sym_stack(sym, site->modmap, site->frames, site->depth, &frames, &n);
+		rc = lt__sym_stack(sym, site->modmap, site->frames, site->depth, site->pyframes,
+		                   site->npyframes, &frames, &n);
 		if (rc)
 			break;
 		lt__snap_frame_t *copy;

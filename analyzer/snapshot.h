@@ -133,7 +133,8 @@ typedef struct lt__common_opts_s {
 	"                           (basename) or source file matching GLOB\n"                     \
 	"  --all-frames             filters look at every frame, not only the first\n"             \
 	"  --skip-function=GLOB     hide wrapper frames matching GLOB (repeatable)\n"              \
-	"  --show-hidden            keep the shim's and the allocator's frames\n"                  \
+	"  --show-hidden            keep the shim's and the allocator's frames (and a\n"           \
+	"                           Python program's interpreter frames)\n"                        \
 	"  --sysroot=DIR, --debug-dir=DIR  where to find binaries and debug info\n"
 
 /* Handles one shared option code (0x100..0x1ff). Returns 0 when handled,

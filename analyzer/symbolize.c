@@ -39,6 +39,19 @@ struct lt__cache_entry {
 	UT_hash_handle hh;
 };
 
+/* A Python frame as shown: one per code object and instruction. */
+struct lt__py_key {
+	uint64_t code_key;
+	uint64_t instruction;
+	int known; /* a PYCODE record named the code */
+};
+
+struct lt__py_entry {
+	struct lt__py_key key;
+	lt__frame_t frame;
+	UT_hash_handle hh;
+};
+
 struct lt__intern {
 	UT_hash_handle hh;
 	char s[]; /* the key */
@@ -57,6 +70,7 @@ struct lt__sym_s {
 	struct lt__dwmap *maps;
 	size_t nmaps;
 	struct lt__cache_entry *cache;
+	struct lt__py_entry *py_cache;
 	struct lt__intern *strings;
 };
 
@@ -446,14 +460,14 @@ static bool in_shim(const lt__frame_t *f)
 }
 
 /* True for a frame hidden at the top of a stack: the shim, the allocator
- * or a --skip-function wrapper. */
+ * or a --skip-function wrapper (which may be Python code too). */
 static bool hidden(const lt__sym_t *s, const lt__frame_t *f)
 {
 	if (in_shim(f))
 		return true;
 	if (!f->function)
 		return false;
-	if (is_allocator(f->function))
+	if (!f->python && is_allocator(f->function))
 		return true;
 	for (size_t i = 0; i < s->opts.nskip; i++)
 		if (fnmatch(s->opts.skip_functions[i], f->function, 0) == 0)
@@ -461,13 +475,116 @@ static bool hidden(const lt__sym_t *s, const lt__frame_t *f)
 	return false;
 }
 
-int lt__sym_stack(lt__sym_t *s, long modmap, const uint64_t *addrs, uint32_t depth,
-		  const lt__frame_t ***out, size_t *n)
+/* ---- Python frames ------------------------------------------------------ */
+
+/* True for a native frame of CPython's interpreter loop. GCC may split
+ * it ("_PyEval_EvalFrameDefault.cold"): the part is the same frame. */
+static bool is_eval_loop(const lt__frame_t *f)
 {
-	size_t cap = depth ? depth * 2 : 1, count = 0;
-	const lt__frame_t **v = malloc(cap * sizeof *v);
-	if (!v)
-		return -ENOMEM;
+	size_t n = strlen(LT__PY_EVAL);
+	return !f->python && f->function && strncmp(f->function, LT__PY_EVAL, n) == 0 &&
+	       (f->function[n] == '\0' || f->function[n] == '.');
+}
+
+/* The frame shown for one Python frame, cached per code object and
+ * instruction; NULL when memory is short. */
+static const lt__frame_t *py_frame(lt__sym_t *s, const lt__pyframe_t *pf)
+{
+	struct lt__py_key key;
+	memset(&key, 0, sizeof key);
+	key.code_key = pf->code_key;
+	key.instruction = lt__pyframe_instruction(pf);
+	key.known = pf->code != NULL;
+	struct lt__py_entry *e;
+	HASH_FIND(hh, s->py_cache, &key, sizeof key, e);
+	if (e)
+		return &e->frame;
+	e = calloc(1, sizeof *e);
+	if (!e)
+		return NULL;
+	e->key = key;
+	const lt__pycode_t *c = pf->code;
+	lt__frame_t *f = &e->frame;
+	f->function = intern(s, c && c->qualname[0] ? c->qualname : "<unknown Python code>");
+	f->file = c && c->filename[0] ? intern(s, c->filename) : NULL;
+	f->line = c ? lt__pycode_line(c, key.instruction) : 0;
+	f->module = intern(s, LT__PY_MODULE);
+	f->address = pf->code_key;
+	f->offset = 2 * key.instruction; /* where >> 1 < 2^63: no overflow */
+	f->python = true;
+	if (!f->function || !f->module || (c && c->filename[0] && !f->file)) {
+		free(e);
+		return NULL;
+	}
+	HASH_ADD(hh, s->py_cache, key, sizeof key, e);
+	return f;
+}
+
+/* The module of the interpreter when no frame of its loop could be named
+ * (a stripped python3.11 or libpython3.11.so that was not found): its
+ * file name tells. */
+static bool interpreter_by_name(const lt__frame_t *f)
+{
+	const char *b = base_name(f->module);
+	return strncmp(b, "python", 6) == 0 || strncmp(b, "libpython", 9) == 0;
+}
+
+/* True for a native frame of the interpreter itself, interp being the
+ * module of its loop's frames (NULL when none was named). */
+static bool in_interpreter(const lt__frame_t *f, const char *interp)
+{
+	if (f->python)
+		return false;
+	return interp ? strcmp(f->module, interp) == 0 : interpreter_by_name(f);
+}
+
+/* ---- stacks ------------------------------------------------------------ */
+
+struct frame_list {
+	const lt__frame_t **v;
+	size_t n, cap;
+};
+
+static int push(struct frame_list *l, const lt__frame_t *f)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		const lt__frame_t **v = realloc(l->v, cap * sizeof *v);
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = f;
+	return 0;
+}
+
+/* Appends the Python frames py[*next..] that one native call of the
+ * interpreter loop ran: up to and including the first with the entry bit,
+ * or all that are left when none has it. Returns 0 or -ENOMEM. */
+static int push_python_run(lt__sym_t *s, struct frame_list *l, const lt__pyframe_t *py,
+			   uint32_t npy, uint32_t *next)
+{
+	while (*next < npy) {
+		const lt__pyframe_t *pf = &py[(*next)++];
+		const lt__frame_t *f = py_frame(s, pf);
+		if (!f || push(l, f))
+			return -ENOMEM;
+		if (lt__pyframe_entry(pf))
+			break;
+	}
+	return 0;
+}
+
+/* Symbolizes the native frames with the Python frames spliced in (see
+ * lt__sym_stack). *interp is set to the module of the interpreter loop's
+ * frames, NULL when there were none. Returns 0 or -ENOMEM. */
+static int splice_python(lt__sym_t *s, long modmap, const uint64_t *addrs, uint32_t depth,
+		  const lt__pyframe_t *py, uint32_t npy, struct frame_list *l,
+		  const char **interp)
+{
+	uint32_t next_py = 0;
+	*interp = NULL;
 	for (uint32_t i = 0; i < depth; i++) {
 		const lt__frame_t *fr;
 		size_t k;
@@ -475,37 +592,71 @@ int lt__sym_stack(lt__sym_t *s, long modmap, const uint64_t *addrs, uint32_t dep
 		 * (format.h, STACK): the shim drops its own frames, so the
 		 * first is where the program called the allocator. */
 		int rc = lt__sym_addr(s, modmap, addrs[i], true, &fr, &k);
-		if (rc) {
-			free(v);
+		if (rc)
 			return rc;
-		}
-		if (count + k > cap) {
-			cap = (count + k) * 2;
-			const lt__frame_t **nv = realloc(v, cap * sizeof *nv);
-			if (!nv) {
-				free(v);
-				return -ENOMEM;
+		for (size_t j = 0; j < k; j++) {
+			if (npy && is_eval_loop(&fr[j])) {
+				*interp = fr[j].module;
+				/* Once the Python frames are used up (the shim
+				 * keeps LT_MAX_PYDEPTH), the native frame stays. */
+				if (next_py < npy) {
+					if (push_python_run(s, l, py, npy, &next_py))
+						return -ENOMEM;
+					continue;
+				}
 			}
-			v = nv;
+			if (push(l, &fr[j]))
+				return -ENOMEM;
 		}
-		for (size_t j = 0; j < k; j++)
-			v[count++] = &fr[j];
 	}
-	size_t kept = count;
+	/* The native stack was cut short: the outer Python frames remain. */
+	while (next_py < npy) {
+		const lt__frame_t *f = py_frame(s, &py[next_py++]);
+		if (!f || push(l, f))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* True for a frame dropped wherever it is in a stack (unless
+ * show_hidden): the shim's, and the interpreter's when the stack has
+ * Python frames. */
+static bool dropped(const lt__frame_t *f, uint32_t npy, const char *interp)
+{
+	return in_shim(f) || (npy && in_interpreter(f, interp));
+}
+
+int lt__sym_stack(lt__sym_t *s, long modmap, const uint64_t *addrs, uint32_t depth,
+		  const lt__pyframe_t *py, uint32_t npy, const lt__frame_t ***out, size_t *n)
+{
+	struct frame_list l = {.cap = (size_t)depth * 2 + npy + 1};
+	l.v = malloc(l.cap * sizeof *l.v);
+	if (!l.v)
+		return -ENOMEM;
+	const char *interp;
+	int rc = splice_python(s, modmap, addrs, depth, py, npy, &l, &interp);
+	if (rc) {
+		free(l.v);
+		return rc;
+	}
+	const lt__frame_t **v = l.v;
+	size_t count = l.n, kept = count;
 	if (!s->opts.show_hidden) {
 		/* The allocator and the wrappers are hidden where the stack
 		 * starts (their callers are the call site); the shim wherever it
 		 * is: its interposed functions that call back into the C library
-		 * (dlopen, for one) sit in the middle of stacks. */
+		 * (dlopen, for one) sit in the middle of stacks. So is the
+		 * interpreter in a stack with Python frames: around and between
+		 * them, its frames are the machinery that ran them. */
 		size_t skip = 0, visible = 0;
-		while (skip < count && hidden(s, v[skip]))
+		while (skip < count && (hidden(s, v[skip]) || dropped(v[skip], npy, interp)))
 			skip++;
 		for (size_t i = skip; i < count; i++)
-			visible += !in_shim(v[i]);
+			visible += !dropped(v[i], npy, interp);
 		if (visible) { /* else show it all rather than nothing */
 			kept = 0;
 			for (size_t i = skip; i < count; i++)
-				if (!in_shim(v[i]))
+				if (!dropped(v[i], npy, interp))
 					v[kept++] = v[i];
 		}
 	}
@@ -574,6 +725,12 @@ void lt__sym_free(lt__sym_t *s)
 		HASH_DEL(s->cache, e);
 		free(e->frames);
 		free(e);
+	}
+	struct lt__py_entry *p, *ptmp;
+	HASH_ITER(hh, s->py_cache, p, ptmp)
+	{
+		HASH_DEL(s->py_cache, p);
+		free(p);
 	}
 	struct lt__intern *i, *itmp;
 	HASH_ITER(hh, s->strings, i, itmp)

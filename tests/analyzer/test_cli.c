@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* leaktrace-report as a program: exit status 0 for complete and truncated
  * traces (with the warning line), 2 with one clear line for corrupt,
- * foreign and unknown-version files and for bad usage; --version. The
- * binary's path comes from LT_REPORT (set by meson). */
+ * foreign and unknown-version files and for bad usage; --version; how a
+ * Python program's leaks read. The binary's path comes from LT_REPORT
+ * (set by meson). */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -11,7 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "fx_python.h"
 #include "leaktrace/format.h"
+#include "pylinetable_311.h"
 #include "tracebuilder.h"
 
 struct result {
@@ -555,4 +560,151 @@ Test(cli, growth_rows_that_read_the_same_are_told_apart)
 	unlink(path);
 	free(path);
 	tb_free(tb);
+}
+
+/* ---- Python programs ----------------------------------------------------
+ * A trace of "CPython": this test program is the interpreter
+ * (fx_python.c), the code objects are real CPython 3.11 ones. */
+
+#define PY_HANDLE 0x7f0000a000ull /* code keys */
+#define PY_MODULE ((1ull << 48) | 0x7f0000b000ull)
+
+static const struct pylt_case *py_case(const char *qualname)
+{
+	for (size_t i = 0; i < sizeof pylt_cases / sizeof pylt_cases[0]; i++)
+		if (strcmp(pylt_cases[i].qualname, qualname) == 0)
+			return &pylt_cases[i];
+	cr_assert_fail("no code object %s", qualname);
+	return NULL;
+}
+
+/* where of the first instruction of line in code object qualname. */
+static uint64_t py_where(const char *qualname, unsigned line, int entry)
+{
+	const struct pylt_case *c = py_case(qualname);
+	size_t unit = 0;
+	while (unit < c->units && c->lines[unit] != line)
+		unit++;
+	cr_assert_lt(unit, c->units, "%s has no line %u", qualname, line);
+	return TB_WHERE(unit, entry);
+}
+
+static void py_code(tb_t *tb, uint64_t key, const char *qualname)
+{
+	const struct pylt_case *c = py_case(qualname);
+	tb_pycode(tb, key, LT_PYCODE_311, "/tmp/x.py", qualname, c->firstlineno, c->table,
+		  c->table_len);
+}
+
+/* handle() (line 6) called by the module (line 144) leaks two 64-byte
+ * blocks through the interpreter's own functions; the interpreter itself
+ * leaks 32 bytes with no Python code running (stack 2). */
+static tb_t *python_trace(void)
+{
+	struct lt_fx_module self;
+	cr_assert_eq(lt_fx_self_module(&self), 0);
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/usr/bin/python3.11", 0, NULL, 0, "", 0, 0);
+	tb_module(tb, 1, self.path, self.bias, self.lo, self.hi, self.build_id,
+		  self.build_id_len);
+	py_code(tb, PY_HANDLE, "handle");
+	py_code(tb, PY_MODULE, "<module>");
+	uint64_t native[] = {LT_FX_RET(lt_fx_py_call), LT_FX_RET(lt_fx_py_eval),
+			     LT_FX_RET(lt_fx_py_call), LT_FX_RET(lt_fx_py_eval),
+			     LT_FX_RET(lt_fx_py_main)};
+	uint64_t keys[] = {PY_HANDLE, PY_MODULE};
+	uint64_t wheres[] = {py_where("handle", 6, 1), py_where("<module>", 144, 1)};
+	tb_stack(tb, 1, 5, native);
+	tb_pyframes(tb, 1, 2, keys, wheres);
+	uint64_t interp[] = {LT_FX_RET(lt_fx_py_call), LT_FX_RET(lt_fx_py_main)};
+	tb_stack(tb, 2, 2, interp);
+	tb_at(tb, 1, 1);
+	tb_alloc(tb, 1, 64, 0x1000);
+	tb_alloc(tb, 1, 64, 0x2000);
+	tb_alloc(tb, 2, 32, 0x3000);
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_ZSTD);
+	return tb;
+}
+
+/* Runs leaktrace-report with options opts on the Python trace. */
+static void run_python(struct result *r, const char *opts)
+{
+	tb_t *tb = python_trace();
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[512];
+	snprintf(args, sizeof args, "%s '%s'", opts, path);
+	run(r, args);
+	cr_assert_eq(r->status, 0, "%s: %s", args, r->err);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
+
+Test(cli, python_leak_is_shown_at_its_python_line)
+{
+	struct result r;
+	run_python(&r, "--no-color");
+	cr_assert(strstr(r.out, "(128 bytes in 2 blocks, 2 allocations here)\n"
+				"       at handle (/tmp/x.py:6)\n"
+				"       by <module> (/tmp/x.py:144)\n  #2 "),
+		  "%s", r.out);
+	/* No Python code ran there: the interpreter's frames are the stack. */
+	cr_assert(strstr(r.out, "\n       at lt_fx_py_call "), "%s", r.out);
+	cr_assert_null(strstr(r.out, "_PyEval_EvalFrameDefault"), "%s", r.out);
+
+	run_python(&r, "--no-color --show-hidden");
+	cr_assert(strstr(r.out, "\n       at lt_fx_py_call ")
+		  && strstr(r.out, "\n       by handle (/tmp/x.py:6)\n"
+				   "       by lt_fx_py_call "),
+		  "%s", r.out);
+	cr_assert(strstr(r.out, "\n       by <module> (/tmp/x.py:144)\n"
+				"       by lt_fx_py_main "),
+		  "%s", r.out);
+
+	run_python(&r, "--format=folded");
+	cr_assert(strstr(r.out, "<module>;handle 128\n"), "%s", r.out);
+}
+
+Test(cli, python_leak_in_json)
+{
+	struct result r;
+	run_python(&r, "--format=json");
+	json_error_t err;
+	json_t *root = json_loads(r.out, 0, &err);
+	cr_assert_not_null(root, "%s: %s", err.text, r.out);
+	json_t *leaks = json_object_get(root, "leaks");
+	cr_assert(json_is_array(leaks), "%s", r.out);
+	json_t *leak = json_array_get(leaks, 0);
+	cr_assert_eq(json_integer_value(json_object_get(leak, "bytes")), 128, "%s", r.out);
+	json_t *frames = json_object_get(leak, "frames");
+	cr_assert_eq(json_array_size(frames), 2, "%s", r.out);
+	static const struct {
+		const char *function;
+		int line;
+	} want[] = {{"handle", 6}, {"<module>", 144}};
+	for (size_t i = 0; i < 2; i++) {
+		json_t *f = json_array_get(frames, i);
+		const char *function = json_string_value(json_object_get(f, "function"));
+		cr_assert_str_eq(function, want[i].function);
+		cr_assert_str_eq(json_string_value(json_object_get(f, "file")), "/tmp/x.py");
+		cr_assert_eq(json_integer_value(json_object_get(f, "line")), want[i].line);
+		cr_assert_str_eq(json_string_value(json_object_get(f, "module")), "python");
+	}
+	json_decref(root);
+}
+
+Test(cli, python_records_in_dump)
+{
+	struct result r;
+	run_python(&r, "--dump");
+	char want[256];
+	snprintf(want, sizeof want, "\npycode 0x%llx fmt=0x30b file=/tmp/x.py name=handle first=4 "
+				    "linetable=%zu\n",
+		 PY_HANDLE, py_case("handle")->table_len);
+	cr_assert(strstr(r.out, want), "%s not in %s", want, r.out);
+	snprintf(want, sizeof want, "\npyframes 1 n=2 0x%llx:%llu 0x%llx:%llu\n", PY_HANDLE,
+		 (unsigned long long)py_where("handle", 6, 1), PY_MODULE,
+		 (unsigned long long)py_where("<module>", 144, 1));
+	cr_assert(strstr(r.out, want), "%s not in %s", want, r.out);
 }

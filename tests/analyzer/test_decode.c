@@ -312,6 +312,154 @@ Test(decode, stack_deeper_than_max_is_corrupt)
 	cr_assert_eq(single_block_status(rec, sizeof rec, msg, sizeof msg, &n), -EBADMSG);
 }
 
+/* ---- Python records (PYCODE, PYFRAMES) ------------------------------- */
+
+static const uint8_t py_linetable[] = {0x80, 0x00, 0xd8, 0x04, 0x0a};
+
+/* The next record of d, which must be one of type `type`. */
+static lt__record_t next_of(lt__decoder_t *d, int type)
+{
+	lt__record_t r;
+	cr_assert_eq(lt__decoder_next(d, &r), 1, "%s", lt__decoder_error(d));
+	cr_assert_eq(r.type, type, "record of type 0x%x, not 0x%x", r.type, type);
+	return r;
+}
+
+static void check_python_records(int codec)
+{
+	tb_t *tb = tb_new();
+	uint64_t native[] = {0x401000, 0x402000};
+	uint64_t keys[] = {0x7f0000001230, (3ull << 48) | 0x7f0000004560};
+	uint64_t wheres[] = {TB_WHERE(17, 0), TB_WHERE(300, 1)};
+	tb_pycode(tb, keys[0], LT_PYCODE_311, "/tmp/x.py", "handle", 4, py_linetable,
+		  sizeof py_linetable);
+	tb_pycode(tb, keys[1], 0x030c, "<frozen x>", "C.<locals>.f", 1, py_linetable, 2);
+	tb_stack(tb, 9, 2, native);
+	tb_pyframes(tb, 9, 2, keys, wheres);
+	tb_pyframes(tb, 10, 0, NULL, NULL);
+	tb_flush(tb, codec);
+	lt__decoder_t *d = open_tb(tb, SIZE_MAX);
+	lt__record_t r = next_of(d, LT_REC_PYCODE);
+	cr_assert_eq(r.u.pycode.code_key, keys[0]);
+	cr_assert_eq(r.u.pycode.format, LT_PYCODE_311);
+	cr_assert_eq(r.u.pycode.firstlineno, 4);
+	cr_assert_eq(r.u.pycode.filename.len, 9);
+	cr_assert_eq(memcmp(r.u.pycode.filename.ptr, "/tmp/x.py", 9), 0);
+	cr_assert_eq(r.u.pycode.qualname.len, 6);
+	cr_assert_eq(memcmp(r.u.pycode.qualname.ptr, "handle", 6), 0);
+	cr_assert_eq(r.u.pycode.linetable.len, sizeof py_linetable);
+	cr_assert_eq(memcmp(r.u.pycode.linetable.ptr, py_linetable, sizeof py_linetable), 0);
+	/* A format this reader does not know: the record is still read. */
+	r = next_of(d, LT_REC_PYCODE);
+	cr_assert_eq(r.u.pycode.code_key, keys[1]);
+	cr_assert_eq(r.u.pycode.format, 0x030c);
+	cr_assert_eq(r.u.pycode.linetable.len, 2);
+	next_of(d, LT_REC_STACK);
+	r = next_of(d, LT_REC_PYFRAMES);
+	cr_assert_eq(r.u.pyframes.stack_id, 9);
+	cr_assert_eq(r.u.pyframes.count, 2);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(r.u.pyframes.frames[i].code_key, keys[i], "frame %d", i);
+		cr_assert_eq(r.u.pyframes.frames[i].where, wheres[i], "frame %d", i);
+	}
+	r = next_of(d, LT_REC_PYFRAMES);
+	cr_assert_eq(r.u.pyframes.stack_id, 10);
+	cr_assert_eq(r.u.pyframes.count, 0);
+	cr_assert_eq(lt__decoder_next(d, &r), 0);
+	lt__decoder_close(d);
+	tb_free(tb);
+}
+
+Test(decode, python_records_round_trip_raw) { check_python_records(LT_CODEC_RAW); }
+Test(decode, python_records_round_trip_zstd) { check_python_records(LT_CODEC_ZSTD); }
+
+/* Each payload is a malformed PYCODE or PYFRAMES record body: the trace is
+ * corrupt (one clear error naming the record type), never a crash. */
+static void check_malformed_python(uint8_t type, const uint8_t *payload, size_t n,
+				   const char *why)
+{
+	uint8_t rec[64];
+	cr_assert_lt(n, sizeof rec - 2);
+	rec[0] = type;
+	rec[1] = (uint8_t)n;
+	memcpy(rec + 2, payload, n);
+	char msg[512];
+	int count;
+	cr_assert_eq(single_block_status(rec, n + 2, msg, sizeof msg, &count), -EBADMSG, "%s",
+		     why);
+	char want[64];
+	snprintf(want, sizeof want, "malformed record of type 0x%02x", type);
+	cr_assert(strstr(msg, want), "%s: %s", why, msg);
+	cr_assert_eq(count, 0, "%s", why);
+}
+
+Test(decode, malformed_pycode_is_corrupt)
+{
+	/* key, format, filename "a", qualname "f", firstlineno, linetable */
+	static const uint8_t good[] = {0x01, 0x8b, 0x06, 0x01, 'a', 0x01,
+				       'f',  0x04, 0x02, 0x80, 0x00};
+	int count;
+	char msg[512];
+	uint8_t rec[2 + sizeof good] = {LT_REC_PYCODE, sizeof good};
+	memcpy(rec + 2, good, sizeof good);
+	cr_assert_eq(single_block_status(rec, sizeof rec, msg, sizeof msg, &count), 0, "%s", msg);
+	cr_assert_eq(count, 1);
+	/* Every cut of the payload is a truncated record. */
+	for (size_t n = 0; n < sizeof good; n++)
+		check_malformed_python(LT_REC_PYCODE, good, n, "cut PYCODE");
+	static const uint8_t long_name[] = {0x01, 0x8b, 0x06, 0x01, 'a', 0x7f, 'f', 0x04, 0x00};
+	check_malformed_python(LT_REC_PYCODE, long_name, sizeof long_name,
+			       "qualname longer than the record");
+	static const uint8_t long_table[] = {0x01, 0x8b, 0x06, 0x00, 0x00, 0x04, 0x05, 0x80};
+	check_malformed_python(LT_REC_PYCODE, long_table, sizeof long_table,
+			       "linetable longer than the record");
+	static const uint8_t bad_varint[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+					     0xff, 0xff, 0xff, 0x7f, 0x00};
+	check_malformed_python(LT_REC_PYCODE, bad_varint, sizeof bad_varint,
+			       "code key past 64 bits");
+}
+
+Test(decode, malformed_pyframes_is_corrupt)
+{
+	/* stack 1, two frames (key, where) */
+	static const uint8_t good[] = {0x01, 0x02, 0x81, 0x20, 0x05, 0x82, 0x20, 0x03};
+	int count;
+	char msg[512];
+	uint8_t rec[2 + sizeof good] = {LT_REC_PYFRAMES, sizeof good};
+	memcpy(rec + 2, good, sizeof good);
+	cr_assert_eq(single_block_status(rec, sizeof rec, msg, sizeof msg, &count), 0, "%s", msg);
+	cr_assert_eq(count, 1);
+	for (size_t n = 0; n < sizeof good; n++)
+		check_malformed_python(LT_REC_PYFRAMES, good, n, "cut PYFRAMES");
+	/* More frames than a record may carry, whatever follows. */
+	static const uint8_t deep[] = {0x01, 0x81, 0x02, 0x01, 0x01};
+	check_malformed_python(LT_REC_PYFRAMES, deep, sizeof deep, "257 frames");
+	static const uint8_t huge[] = {0x01, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x01};
+	check_malformed_python(LT_REC_PYFRAMES, huge, sizeof huge, "2^32 frames");
+	static const uint8_t more[] = {0x01, 0x03, 0x01, 0x01, 0x02, 0x02};
+	check_malformed_python(LT_REC_PYFRAMES, more, sizeof more, "count past the frames");
+}
+
+/* The most frames a record may carry are read. */
+Test(decode, pyframes_at_max_depth_are_read)
+{
+	tb_t *tb = tb_new();
+	uint64_t keys[LT_MAX_PYDEPTH], wheres[LT_MAX_PYDEPTH];
+	for (unsigned i = 0; i < LT_MAX_PYDEPTH; i++) {
+		keys[i] = 0x7f0000000000 + 0x100 * i;
+		wheres[i] = TB_WHERE(i, i % 3 == 0);
+	}
+	tb_pyframes(tb, 1, LT_MAX_PYDEPTH, keys, wheres);
+	tb_flush(tb, LT_CODEC_ZSTD);
+	lt__decoder_t *d = open_tb(tb, SIZE_MAX);
+	lt__record_t r = next_of(d, LT_REC_PYFRAMES);
+	cr_assert_eq(r.u.pyframes.count, LT_MAX_PYDEPTH);
+	cr_assert_eq(r.u.pyframes.frames[LT_MAX_PYDEPTH - 1].code_key, keys[LT_MAX_PYDEPTH - 1]);
+	cr_assert_eq(r.u.pyframes.frames[LT_MAX_PYDEPTH - 1].where, wheres[LT_MAX_PYDEPTH - 1]);
+	lt__decoder_close(d);
+	tb_free(tb);
+}
+
 /* A fork child's trace continues the first bytes of its parent's. */
 Test(decode, fork_child_reads_parent_prefix)
 {
@@ -391,7 +539,12 @@ static tb_t *long_trace(void)
 	uint64_t frames[] = {0x1100, 0x1200};
 	for (uint64_t i = 0; i < 30000; i++) {
 		if (i % 5000 == 0) {
+			static const uint8_t linetable[] = {0x80, 0x00, 0xd8, 0x04, 0x0a};
+			uint64_t key = 0x7f0000001000 + i, where = TB_WHERE(i / 5000, 1);
 			tb_stack(tb, 1 + i / 5000, 2, frames);
+			tb_pycode(tb, key, LT_PYCODE_311, "/srv/app.py", "f", 3, linetable,
+				  sizeof linetable);
+			tb_pyframes(tb, 1 + i / 5000, 1, &key, &where);
 			tb_marker(tb, "m");
 		}
 		tb_at(tb, i % 3, i / 1000);
@@ -447,6 +600,18 @@ static void same_record(const lt__record_t *a, const lt__record_t *b, int n)
 		break;
 	case LT_REC_MARKER:
 		same_str(a->u.marker, b->u.marker);
+		break;
+	case LT_REC_PYCODE:
+		cr_assert_eq(a->u.pycode.code_key, b->u.pycode.code_key, "record %d", n);
+		same_str(a->u.pycode.filename, b->u.pycode.filename);
+		same_str(a->u.pycode.qualname, b->u.pycode.qualname);
+		same_str(a->u.pycode.linetable, b->u.pycode.linetable);
+		break;
+	case LT_REC_PYFRAMES:
+		cr_assert_eq(a->u.pyframes.count, b->u.pyframes.count, "record %d", n);
+		cr_assert_eq(memcmp(a->u.pyframes.frames, b->u.pyframes.frames,
+				    a->u.pyframes.count * sizeof *a->u.pyframes.frames),
+			     0, "record %d", n);
 		break;
 	case LT_REC_ALLOC:
 	case LT_REC_FREE:

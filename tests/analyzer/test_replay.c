@@ -185,3 +185,45 @@ Test(replay, a_late_free_pays_the_debt_not_the_new_block)
 	lt__analysis_close(&a);
 	tb_free(tb);
 }
+
+/* A stack's Python frames (PYFRAMES) stay with its site, each with the
+ * code object a PYCODE record named before; a key none named has none.
+ * The frames belong to the STACK record they follow: when the stack id
+ * is written again, they go. */
+Test(replay, python_frames_stay_with_their_stack)
+{
+	/* first line 4; then line 5 (one-line form, delta 1) */
+	static const uint8_t linetable[] = {0x80, 0x00, 0xd8, 0x04, 0x0a};
+	uint64_t native[] = {0x401000, 0x402000};
+	uint64_t keys[] = {0x7f0000a000, 0x7f0000b000}, wheres[] = {TB_WHERE(1, 1), TB_WHERE(0, 0)};
+	tb_t *tb = tb_new();
+	tb_pycode(tb, keys[0], LT_PYCODE_311, "/tmp/x.py", "handle", 4, linetable,
+		  sizeof linetable);
+	tb_stack(tb, 1, 2, native);
+	tb_pyframes(tb, 1, 2, keys, wheres);
+	tb_stack(tb, 2, 2, native);
+	tb_pyframes(tb, 2, 1, keys, wheres);
+	tb_at(tb, 0, 1);
+	tb_alloc(tb, 1, 10, 0x1000);
+	tb_alloc(tb, 2, 10, 0x2000);
+	tb_stack(tb, 2, 1, native);
+	tb_flush(tb, LT_CODEC_RAW);
+	lt__analysis_t a;
+	run_tb(tb, &a, 0, 0);
+	const lt__site_t *s = site(&a, 1);
+	cr_assert_eq(s->depth, 2);
+	cr_assert_eq(s->npyframes, 2);
+	cr_assert_eq(s->pyframes[0].code_key, keys[0]);
+	cr_assert_eq(s->pyframes[0].where, wheres[0]);
+	cr_assert_not_null(s->pyframes[0].code);
+	cr_assert_str_eq(s->pyframes[0].code->qualname, "handle");
+	cr_assert_eq(lt__pycode_line(s->pyframes[0].code, 1), 5);
+	cr_assert_eq(s->pyframes[1].code_key, keys[1]);
+	cr_assert_null(s->pyframes[1].code);
+	s = site(&a, 2);
+	cr_assert_eq(s->depth, 1);
+	cr_assert_eq(s->npyframes, 0);
+	cr_assert_null(s->pyframes);
+	lt__analysis_close(&a);
+	tb_free(tb);
+}

@@ -234,6 +234,34 @@ void tb_module(tb_t *tb, uint64_t gen, const char *path, uint64_t bias,
 	meta_end(tb, LT_REC_MODULES, m);
 }
 
+void tb_pycode(tb_t *tb, uint64_t code_key, uint64_t format, const char *filename,
+	       const char *qualname, uint64_t firstlineno, const uint8_t *linetable,
+	       size_t linetable_len)
+{
+	tb_t *m = meta_begin();
+	uv(m, code_key);
+	uv(m, format);
+	str(m, filename);
+	str(m, qualname);
+	uv(m, firstlineno);
+	uv(m, linetable_len);
+	tb_raw(m, linetable, linetable_len);
+	meta_end(tb, LT_REC_PYCODE, m);
+}
+
+void tb_pyframes(tb_t *tb, uint64_t stack, unsigned count, const uint64_t *code_keys,
+		 const uint64_t *wheres)
+{
+	tb_t *m = meta_begin();
+	uv(m, stack);
+	uv(m, count);
+	for (unsigned i = 0; i < count; i++) {
+		uv(m, code_keys[i]);
+		uv(m, wheres[i]);
+	}
+	meta_end(tb, LT_REC_PYFRAMES, m);
+}
+
 static void meta_uvs(tb_t *tb, uint8_t type, int n, const uint64_t *v)
 {
 	tb_t *m = meta_begin();

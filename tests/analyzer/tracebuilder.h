@@ -32,6 +32,15 @@ void tb_process(tb_t *tb, uint64_t pid, uint64_t ppid, const char *exe,
 		const char *parent, uint64_t prefix, uint64_t fork_seq);
 void tb_module(tb_t *tb, uint64_t gen, const char *path, uint64_t bias,
 	       uint64_t lo, uint64_t hi, const uint8_t *build_id, size_t bid_len);
+/* PYCODE: a CPython code object (format LT_PYCODE_311 or any other). */
+void tb_pycode(tb_t *tb, uint64_t code_key, uint64_t format, const char *filename,
+	       const char *qualname, uint64_t firstlineno, const uint8_t *linetable,
+	       size_t linetable_len);
+/* PYFRAMES: the Python frames of stack `stack`, innermost first, each a
+ * code key and where = (instruction << 1) | entry (TB_WHERE). */
+void tb_pyframes(tb_t *tb, uint64_t stack, unsigned count, const uint64_t *code_keys,
+		 const uint64_t *wheres);
+#define TB_WHERE(instruction, entry) (((uint64_t)(instruction) << 1) | ((entry) ? 1u : 0u))
 void tb_time(tb_t *tb, uint64_t epoch, uint64_t ns);
 void tb_marker(tb_t *tb, const char *name);
 void tb_thread_start(tb_t *tb, uint64_t thread, uint64_t tid, uint64_t creator_plus1);
