@@ -30,6 +30,7 @@ struct lt__cache_key {
 	long map;
 	uint64_t addr;
 	int is_return;
+	int name_only; /* the ELF symbol's name only (sym_addr_name) */
 };
 
 struct lt__cache_entry {
@@ -370,14 +371,17 @@ static size_t symbolize_in(lt__sym_t *s, Dwfl_Module *mod, uint64_t pc,
 	return n;
 }
 
-int lt__sym_addr(lt__sym_t *s, long modmap, uint64_t addr, bool is_return,
-		 const lt__frame_t **frames, size_t *n)
+/* lt__sym_addr, or with name_only the one frame the ELF symbol table
+ * names, without DWARF: no file, line or inlined callees. */
+static int sym_addr(lt__sym_t *s, long modmap, uint64_t addr, bool is_return, bool name_only,
+		    const lt__frame_t **frames, size_t *n)
 {
 	struct lt__cache_key key;
 	memset(&key, 0, sizeof key);
 	key.map = modmap;
 	key.addr = addr;
 	key.is_return = is_return;
+	key.name_only = name_only;
 	struct lt__cache_entry *e;
 	HASH_FIND(hh, s->cache, &key, sizeof key, e);
 	if (e) {
@@ -403,8 +407,10 @@ int lt__sym_addr(lt__sym_t *s, long modmap, uint64_t addr, bool is_return,
 	size_t count = 1;
 	Dwfl *dwfl = m ? dwfl_for(s, use) : NULL;
 	Dwfl_Module *mod = dwfl ? dwfl_addrmodule(dwfl, pc) : NULL;
-	if (mod)
+	if (mod && !name_only)
 		count = symbolize_in(s, mod, pc, tmp);
+	else if (mod)
+		tmp[0].function = intern_demangled(s, dwfl_module_addrname(mod, pc));
 	const char *module = intern(s, m ? m->path : "");
 	for (size_t i = 0; i < count; i++) {
 		tmp[i].module = module;
@@ -426,6 +432,12 @@ int lt__sym_addr(lt__sym_t *s, long modmap, uint64_t addr, bool is_return,
 	*frames = copy;
 	*n = count;
 	return 0;
+}
+
+int lt__sym_addr(lt__sym_t *s, long modmap, uint64_t addr, bool is_return,
+		 const lt__frame_t **frames, size_t *n)
+{
+	return sym_addr(s, modmap, addr, is_return, false, frames, n);
 }
 
 /* ---- hiding ------------------------------------------------------------ */
@@ -585,13 +597,29 @@ static int splice_python(lt__sym_t *s, long modmap, const uint64_t *addrs, uint3
 {
 	uint32_t next_py = 0;
 	*interp = NULL;
+	/* The interpreter's frames are hidden in a stack with Python frames,
+	 * so they need no DWARF lookup, the costly part (tens of seconds for
+	 * a Python built with debug information): the symbol table names the
+	 * loop's frames, and tells which module the interpreter is. */
+	const char *loop_module = NULL;
+	for (uint32_t i = 0; npy && !s->opts.show_hidden && !loop_module && i < depth; i++) {
+		const lt__frame_t *fr;
+		size_t k;
+		int rc = sym_addr(s, modmap, addrs[i], true, true, &fr, &k);
+		if (rc)
+			return rc;
+		if (is_eval_loop(&fr[0]))
+			loop_module = fr[0].module;
+	}
 	for (uint32_t i = 0; i < depth; i++) {
 		const lt__frame_t *fr;
 		size_t k;
 		/* Every recorded frame, the first included, is a return address
 		 * (format.h, STACK): the shim drops its own frames, so the
 		 * first is where the program called the allocator. */
-		int rc = lt__sym_addr(s, modmap, addrs[i], true, &fr, &k);
+		int rc = sym_addr(s, modmap, addrs[i], true, loop_module != NULL, &fr, &k);
+		if (rc == 0 && loop_module && strcmp(fr[0].module, loop_module) != 0)
+			rc = sym_addr(s, modmap, addrs[i], true, false, &fr, &k);
 		if (rc)
 			return rc;
 		for (size_t j = 0; j < k; j++) {
