@@ -273,6 +273,9 @@ struct growth {
 	bool clean_end;    /* an END record: the program exited normally */
 	uint64_t killed_status; /* 128 + the signal that killed it, or 0 */
 	const char *until; /* --until's argument when sampling stopped there */
+	double cleanup_s;  /* > 0: the windows stop here, before the cleanup at exit */
+	uint64_t cleanup_bytes; /* what that cleanup freed */
+	size_t growing_sites; /* sites whose verdict is growing */
 	double duration_s;
 	size_t windows;
 	double *t; /* end of each final window, seconds */
@@ -599,6 +602,10 @@ static void print_text(FILE *out, const struct growth *g, size_t top, bool all)
 	        g->duration_s, g->windows, g->duration_s / (double)g->windows);
 	if (g->until)
 		fprintf(out, " (until %s)\n", g->until);
+	else if (g->cleanup_s > 0)
+		fprintf(out, "\n  (up to the heap's top: in the last moments the program freed %s on "
+		        "its way out; --until end keeps them)\n",
+		        lt__human_size(g->cleanup_bytes, b, sizeof b));
 	else if (g->truncated)
 		fputs(" (trace incomplete: the program was killed)\n", out);
 	else if (g->killed_status)
@@ -607,11 +614,19 @@ static void print_text(FILE *out, const struct growth *g, size_t top, bool all)
 		fputs(" (no end record: the program did not exit normally)\n", out);
 	else
 		fputc('\n', out);
-	fprintf(out, "whole heap: %-9s %12s  ", lt__verdict_name(g->total_trend.verdict),
-	        rate(g->total_trend.slope, a, sizeof a));
+	/* A heap that grows by a leak after a cache filled ends less steep
+	 * than it began and fits as a plateau, while a call site grows: the
+	 * heap is growing then, at its final rate. */
+	bool by_sites = g->growing_sites && g->total_trend.verdict != LT__GROWING;
+	fprintf(out, "whole heap: %-9s %12s  ",
+	        lt__verdict_name(by_sites ? LT__GROWING : g->total_trend.verdict),
+	        rate(by_sites ? g->total_trend.final_slope : g->total_trend.slope, a, sizeof a));
 	sparkline(out, g->total_y, g->windows);
-	fprintf(out, "  %s in the last window\n\n",
-	        lt__human_size(g->total_trend.last, b, sizeof b));
+	fprintf(out, "  %s in the last window\n", lt__human_size(g->total_trend.last, b, sizeof b));
+	if (by_sites)
+		fprintf(out, "  (%zu call %s growing; the rate is the last third's)\n",
+		        g->growing_sites, g->growing_sites == 1 ? "site is" : "sites are");
+	fputc('\n', out);
 	fprintf(out, "%-9s %13s %6s %7s  %-*s  %10s  %s\n", "verdict", "slope", "R^2", "MK z",
 	        (int)g->windows, "live bytes", "peak", "site");
 	/* The rows shown, first, so that their labels can be told apart. */
@@ -692,8 +707,14 @@ static int print_json(FILE *out, const struct growth *g)
 		json_array_append_new(times, json_real(g->t[i]));
 	json_object_set_new(doc, "window_end_s", times);
 	json_object_set_new(doc, "markers", lt__jint(g->nmarkers));
-	json_object_set_new(doc, "total",
-	                    trend_json(json_object(), &g->total_trend, g->total_y, g->windows));
+	json_t *total = trend_json(json_object(), &g->total_trend, g->total_y, g->windows);
+	/* verdict stays the fit's; growing_sites says more. */
+	json_object_set_new(total, "growing_sites", lt__jint(g->growing_sites));
+	json_object_set_new(doc, "total", total);
+	json_object_set_new(doc, "cleanup_at_exit",
+	                    g->cleanup_s > 0 ? json_pack("{s:f,s:I}", "from_s", g->cleanup_s,
+	                                                 "freed_bytes", (json_int_t)g->cleanup_bytes)
+	                                     : json_null());
 	json_t *sites = json_array();
 	for (size_t i = 0; i < g->n; i++) {
 		const struct gsite *gs = g->v[i];
@@ -723,6 +744,35 @@ static int print_json(FILE *out, const struct growth *g)
 	return rc;
 }
 
+/* ---- cleanup at exit ---------------------------------------------------- */
+
+#define LT__CLEANUP_SHARE 0.5 /* the heap fell to at most this share of its top */
+#define LT__CLEANUP_TIME  0.1 /* within at most this share of the run, at its end */
+
+/* A program that exits cleanly often frees what it holds on the way out
+ * (CPython's finalization, C++ static destructors, a server's tidy
+ * shutdown): the last moments then make every leak look like a transient
+ * peak. When the whole heap fell from its top to at most half of it in
+ * the last tenth of the run, the raw windows are cut after the top's, and
+ * the report says so. Returns the raw windows to keep (s->nraw: all). */
+static size_t cleanup_cut(const struct sampler *s, double duration_s, uint64_t end_bytes)
+{
+	if (s->nraw < 4 || duration_s <= 0)
+		return s->nraw;
+	size_t top = 0;
+	for (size_t j = 1; j < s->nraw; j++)
+		if (s->total[j] > s->total[top])
+			top = j;
+	/* A fall within the last window does not show in its maximum. */
+	if (top + 1 >= s->nraw)
+		return s->nraw;
+	double last = (double)end_bytes;
+	if (last > LT__CLEANUP_SHARE * (double)s->total[top] ||
+	    duration_s - s->raw_end_s[top] > LT__CLEANUP_TIME * duration_s)
+		return s->nraw;
+	return top + 1;
+}
+
 /* ---- the command ------------------------------------------------------- */
 
 static void growth_usage(FILE *out)
@@ -738,7 +788,10 @@ static void growth_usage(FILE *out)
 	    "\n"
 	    "  -w, --windows=N          windows across the trace (default 20, 3..1000)\n"
 	    "  --until=POINT            stop at a marker NAME (NAME#K) or a time (1.5,\n"
-	    "                           250ms): leaves out, say, a program's cleanup\n"
+	    "                           250ms): leaves out, say, a program's cleanup.\n"
+	    "                           By default the windows stop before a cleanup\n"
+	    "                           at exit (the heap falling to half or less in\n"
+	    "                           the last tenth of the run); 'end' keeps it\n"
 	    "  --min-bytes=SIZE         changes smaller than SIZE are stable (default 4KiB)\n"
 	    "  -n, --top=N              call sites shown (default 10, 0 = all)\n"
 	    "  -a, --all                show stable call sites too\n"
@@ -767,6 +820,7 @@ int lt__cmd_growth(int argc, char **argv)
 	bool all = false, json = false;
 	struct until until = {0};
 	const char *until_arg = NULL;
+	bool keep_end = false; /* --until end: no cut before a cleanup at exit */
 	char err[LT__ERR_LEN];
 	int c;
 	opterr = 0;
@@ -784,6 +838,10 @@ int lt__cmd_growth(int argc, char **argv)
 			break;
 		}
 		case 'u':
+			if (strcmp(optarg, "end") == 0) {
+				keep_end = true;
+				break;
+			}
 			if (lt__point_parse(optarg, &until.point, err, sizeof err))
 				return lt__fail("%s", err);
 			if (until.point.kind != LT__AT_MARKER && until.point.kind != LT__AT_TIME)
@@ -837,11 +895,20 @@ int lt__cmd_growth(int argc, char **argv)
 			lt__analysis_close(&a);
 		return status;
 	}
+	g.duration_s = (double)end_ns / 1e9;
+	const lt__end_t *e = lt__replay_end(a.replay);
+	if (!until.set && !keep_end && e->seen && e->exit_kind != LT_EXIT_SIGNAL && !g.truncated) {
+		uint64_t end_bytes = lt__replay_totals(a.replay)->current_bytes;
+		size_t keep = cleanup_cut(&s, g.duration_s, end_bytes);
+		if (keep < s.nraw) {
+			g.cleanup_bytes = s.total[keep - 1] - end_bytes;
+			s.nraw = keep;
+			g.cleanup_s = g.duration_s = s.raw_end_s[keep - 1];
+		}
+	}
 	/* A trace shorter than the windows asked for gets fewer of them. */
 	if (g.windows > s.nraw)
 		g.windows = s.nraw;
-	g.duration_s = (double)end_ns / 1e9;
-	const lt__end_t *e = lt__replay_end(a.replay);
 	g.clean_end = e->seen && e->exit_kind != LT_EXIT_SIGNAL && !g.truncated;
 	g.killed_status = e->seen && e->exit_kind == LT_EXIT_SIGNAL ? e->exit_status : 0;
 	g.until = until.reached ? until_arg : NULL;
@@ -860,6 +927,8 @@ int lt__cmd_growth(int argc, char **argv)
 	}
 	if (rc == 0)
 		rc = build_sites(&g, &a, sym, &s, &common.filters);
+	for (size_t i = 0; rc == 0 && i < g.n; i++)
+		g.growing_sites += g.v[i]->trend.verdict == LT__GROWING;
 	if (rc == 0) {
 		if (json)
 			rc = print_json(stdout, &g) ? -EIO : 0;

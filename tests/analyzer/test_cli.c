@@ -708,3 +708,88 @@ Test(cli, python_records_in_dump)
 		 (unsigned long long)py_where("<module>", 144, 1));
 	cr_assert(strstr(r.out, want), "%s not in %s", want, r.out);
 }
+
+/* A program that frees everything on its way out: growth's windows stop
+ * at the heap's top, so the leak before it reads as growing, and the
+ * report says what the cleanup freed; --until end keeps the cleanup. */
+Test(cli, growth_stops_before_the_cleanup_at_exit)
+{
+	uint64_t st[] = {0x5000};
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	tb_stack(tb, 1, 1, st);
+	for (uint64_t e = 1; e <= 100; e++) {
+		tb_time(tb, e, e * 1000000);
+		tb_at(tb, 1, e);
+		tb_alloc(tb, 1, 1000, 0x100000 + 64 * e);
+	}
+	/* The cleanup: 10 ms of frees at the end. */
+	for (uint64_t e = 101; e <= 110; e++) {
+		tb_time(tb, e, e * 1000000);
+		tb_at(tb, 1, e);
+		for (uint64_t k = 10 * (e - 101) + 1; k <= 10 * (e - 100); k++)
+			tb_free_ev(tb, 0x100000 + 64 * k);
+	}
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	struct result r;
+	snprintf(args, sizeof args, "growth '%s'", path);
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "the program freed 97.7 KiB on its way out; --until end keeps"),
+		  "%s", r.out);
+	cr_assert(strstr(r.out, "\ngrowing "), "%s", r.out);
+	snprintf(args, sizeof args, "growth --format=json '%s'", path);
+	run(&r, args);
+	json_error_t jerr;
+	json_t *doc = json_loads(r.out, 0, &jerr);
+	cr_assert_not_null(doc, "%s", r.out);
+	json_t *c = json_object_get(doc, "cleanup_at_exit");
+	cr_assert_eq(json_integer_value(json_object_get(c, "freed_bytes")), 100000);
+	json_decref(doc);
+	snprintf(args, sizeof args, "growth --until end '%s'", path);
+	run(&r, args);
+	cr_assert_null(strstr(r.out, "on its way out"), "%s", r.out);
+	cr_assert_null(strstr(r.out, "\ngrowing "), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
+
+/* A cache that fills fast, then a slow leak: the whole heap's fit levels
+ * off (a plateau), but a call site grows, so the heap is called growing,
+ * at its final rate. */
+Test(cli, growth_whole_heap_grows_when_a_site_does)
+{
+	uint64_t cache[] = {0x5000}, leak[] = {0x6000};
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	tb_stack(tb, 1, 1, cache);
+	tb_stack(tb, 2, 1, leak);
+	for (uint64_t e = 1; e <= 60; e++) {
+		tb_time(tb, e, e * 1000000);
+		tb_at(tb, 1, e);
+		if (e <= 10)
+			tb_alloc(tb, 1, 100000, 0x10000000 + 0x100000 * e);
+		tb_alloc(tb, 2, 2000, 0x100000 + 0x1000 * e);
+	}
+	tb_end(tb, LT_EXIT_UNDERSCORE, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	struct result r;
+	snprintf(args, sizeof args, "growth --all '%s'", path);
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "whole heap: growing "), "%s", r.out);
+	cr_assert(strstr(r.out, "(1 call site is growing; the rate is the last third's)"), "%s",
+		  r.out);
+	snprintf(args, sizeof args, "growth --format=json '%s'", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "\"growing_sites\": 1"), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
