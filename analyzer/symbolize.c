@@ -519,7 +519,12 @@ static const lt__frame_t *py_frame(lt__sym_t *s, const lt__pyframe_t *pf)
 	lt__frame_t *f = &e->frame;
 	f->function = intern(s, c && c->qualname[0] ? c->qualname : "<unknown Python code>");
 	f->file = c && c->filename[0] ? intern(s, c->filename) : NULL;
+	/* Instructions without a location are the function's prologue
+	 * (cells for its closures, copies of free variables): they belong
+	 * to the def line. */
 	f->line = c ? lt__pycode_line(c, key.instruction) : 0;
+	if (c && !f->line)
+		f->line = (unsigned)c->firstlineno;
 	f->module = intern(s, LT__PY_MODULE);
 	f->address = pf->code_key;
 	f->offset = 2 * key.instruction; /* where >> 1 < 2^63: no overflow */
