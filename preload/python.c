@@ -77,6 +77,22 @@ static struct code_slot *slots;
  * delays a generation bump that GIL order already makes happen after. */
 static _Atomic uint64_t seen_bits[1024];
 
+/* In front of the table, the keys of code objects met lately, one per
+ * line (4 KiB, so frames find theirs in cache rather than in the table's
+ * megabytes). A key holds its object's address in its low 48 bits, so one
+ * 64-bit word says both which object and which key: no torn entries.
+ * Relaxed: a stale entry is cleared by lt__py_forget before the address
+ * can be handed out again (the free comes first), and a missing one only
+ * sends the lookup to the table. */
+#define FRONT_LINES 512
+#define KEY_ADDR(k) ((k) & ((1ull << 48) - 1))
+static _Atomic uint64_t front[FRONT_LINES];
+
+static inline uint32_t front_of(uintptr_t addr)
+{
+	return (uint32_t)((addr >> 4) ^ (addr >> 13)) & (FRONT_LINES - 1);
+}
+
 /* PYCODE records waiting for the writer: a lock-free stack of entries in
  * the arena. */
 struct lt_pycode {
@@ -186,9 +202,24 @@ static bool describe(uintptr_t code, uint64_t key)
 	return true;
 }
 
+static uint64_t code_key_slow(uintptr_t code);
+
 /* The key of code object `code`, describing it first if it is new (or
  * new at this address). 0 when it cannot be described. */
 static uint64_t code_key(uintptr_t code)
+{
+	_Atomic uint64_t *line = &front[front_of(code)];
+	uint64_t k = atomic_load_explicit(line, memory_order_relaxed);
+	if (LT_LIKELY(k && KEY_ADDR(k) == code))
+		return k;
+	k = code_key_slow(code);
+	if (k)
+		atomic_store_explicit(line, k, memory_order_relaxed);
+	return k;
+}
+
+/* code_key's lookup in the table. */
+static uint64_t code_key_slow(uintptr_t code)
 {
 	for (uint32_t i = slot_of(code), probes = 0; probes < 64;
 	     i = (i + 1) & (CODE_SLOTS - 1), probes++) {
@@ -259,6 +290,11 @@ int lt__py_frames(uint64_t *out, int max)
 
 void lt__py_forget(uintptr_t addr)
 {
+	_Atomic uint64_t *line = &front[front_of(addr)];
+	uint64_t k = atomic_load_explicit(line, memory_order_relaxed);
+	if (k && KEY_ADDR(k) == addr)
+		atomic_compare_exchange_strong_explicit(line, &k, 0, memory_order_relaxed,
+							memory_order_relaxed);
 	uint32_t b = slot_of(addr) & 0xffff;
 	if (!(atomic_load_explicit(&seen_bits[b >> 6], memory_order_relaxed) & (1ull << (b & 63))))
 		return;

@@ -58,7 +58,7 @@ enum lt_ring_state {
  * words are unchanged, a new walk would give the same stack (unwind.c).
  * Producer-private. */
 #define LT_MEMO_WAYS 32
-#define LT_PY_MEMO_FRAMES 64 /* Python frames the py_memo compares, at most */
+#define LT_PY_MEMO_WAYS 64
 #define LT_MEMO_SLOTS 144 /* two per frame for 72 frames */
 struct lt_stack_memo {
 	uint64_t ip, rsp, rbp;
@@ -93,13 +93,12 @@ typedef struct lt_ring_s {
 	uint64_t after_thread, after_free; /* writer-private: pending AFTER */
 
 	struct lt_stack_memo memo[LT_MEMO_WAYS]; /* producer-private */
-	/* Producer-private: the last stack with Python frames, whose native
-	 * stack and Python frames repeat often (a loop's allocations). */
-	struct {
-		uint32_t native_id, id;
-		int n; /* Python frames in pairs, 0 = none memoized */
-		uint64_t pairs[2 * LT_PY_MEMO_FRAMES];
-	} py_memo;
+	/* Producer-private: stacks with Python frames made lately, by their
+	 * native stack and a hash of their Python frames (stacks.c). */
+	struct lt_py_memo {
+		uint64_t py_hash;
+		uint32_t native_id, id; /* id 0: empty */
+	} py_memo[LT_PY_MEMO_WAYS];
 	lt_event_t slots[LT_RING_CAP];
 } lt_ring_t;
 

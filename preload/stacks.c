@@ -89,15 +89,32 @@ const uint64_t *lt__stack_frames(uint32_t id, uint32_t *depth)
 	return e->frames;
 }
 
+/* Four independent multiply chains, folded at the end: one chain is a
+ * latency-bound sequence of multiplies, and a stack with Python frames
+ * has a hundred words to hash. */
 static inline uint64_t hash_frames(const uint64_t *f, int n)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
-	for (int i = 0; i < n; i++) {
-		h ^= f[i];
-		h *= 0xbf58476d1ce4e5b9ull;
-		h ^= h >> 31;
+	const uint64_t k = 0xbf58476d1ce4e5b9ull;
+	uint64_t h0 = 0x9e3779b97f4a7c15ull ^ (uint64_t)n, h1 = 0x94d049bb133111ebull,
+		 h2 = 0x2545f4914f6cdd1dull, h3 = 0xd6e8feb86659fd93ull;
+	int i = 0;
+	for (; i + 4 <= n; i += 4) {
+		h0 = (h0 ^ f[i]) * k;
+		h1 = (h1 ^ f[i + 1]) * k;
+		h2 = (h2 ^ f[i + 2]) * k;
+		h3 = (h3 ^ f[i + 3]) * k;
+		h0 ^= h0 >> 31;
+		h1 ^= h1 >> 31;
+		h2 ^= h2 >> 31;
+		h3 ^= h3 >> 31;
 	}
-	return h;
+	for (; i < n; i++) {
+		h0 = (h0 ^ f[i]) * k;
+		h0 ^= h0 >> 31;
+	}
+	uint64_t h = h0 ^ (h1 << 17 | h1 >> 47) ^ (h2 << 31 | h2 >> 33) ^ (h3 << 47 | h3 >> 17);
+	h *= k;
+	return h ^ h >> 32;
 }
 
 /* The top of this thread's stack, found once per thread (the lookup may
@@ -313,21 +330,32 @@ static uint32_t with_python_frames(uint32_t id)
 	int n = lt__py_frames(py, lt__config.depth);
 	if (n <= 0)
 		return id;
+	/* The memo: the same native stack with the same Python frames as a
+	 * stack made lately. Checked against that stack's own Python frames,
+	 * so a hash collision costs a lookup, never a wrong stack. Cheaper
+	 * than interning the whole, a hundred words or so. */
 	lt_ring_t *ring = lt__tls.ring;
-	if (ring && ring->py_memo.n == n && ring->py_memo.native_id == id &&
-	    memcmp(ring->py_memo.pairs, py, (size_t)n * 16) == 0)
-		return ring->py_memo.id;
+	uint64_t ph = hash_frames(py, 2 * n);
+	struct lt_py_memo *m =
+	    ring ? &ring->py_memo[(ph ^ id * 0x9e3779b97f4a7c15ull) >> 58] : NULL;
+	_Static_assert(LT_PY_MEMO_WAYS == 1 << (64 - 58), "py_memo index bits");
+	if (m && m->id && m->native_id == id && m->py_hash == ph) {
+		uint32_t have;
+		const uint64_t *f = lt__stack_frames(m->id, &have);
+		if (have == depth + 1 + 2 * (uint32_t)n &&
+		    memcmp(f + depth + 1, py, (size_t)n * 16) == 0)
+			return m->id;
+	}
 	if (depth)
 		memcpy(frames, native, depth * 8);
 	frames[depth] = LT_PYFRAMES_MARK;
 	uint32_t both = lt__stack_intern(frames, (int)depth + 1 + 2 * n);
 	if (!both)
 		return id;
-	if (ring && n <= LT_PY_MEMO_FRAMES) {
-		ring->py_memo.native_id = id;
-		ring->py_memo.id = both;
-		ring->py_memo.n = n;
-		memcpy(ring->py_memo.pairs, py, (size_t)n * 16);
+	if (m) {
+		m->py_hash = ph;
+		m->native_id = id;
+		m->id = both;
 	}
 	return both;
 }
