@@ -793,3 +793,71 @@ Test(cli, growth_whole_heap_grows_when_a_site_does)
 	free(path);
 	tb_free(tb);
 }
+
+/* ---- a program rebuilt since it was traced ------------------------------ */
+
+/* The trace names this test program with another build-id, in two module
+ * maps (as after a dlopen), and a module whose file is gone. */
+static tb_t *rebuilt_trace(void)
+{
+	struct lt_fx_module self;
+	cr_assert_eq(lt_fx_self_module(&self), 0);
+	cr_assert_gt(self.build_id_len, 0);
+	self.build_id[0] ^= 0xff;
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, self.path, 0, NULL, 0, "", 0, 0);
+	uint64_t st[] = {LT_FX_RET(lt_fx_py_call), LT_FX_RET(lt_fx_py_main)};
+	tb_module(tb, 1, self.path, self.bias, self.lo, self.hi, self.build_id,
+		  self.build_id_len);
+	tb_module(tb, 1, "/nonexistent/libgone.so", 0x10000000, 0x10000000, 0x10010000,
+		  self.build_id, self.build_id_len);
+	tb_stack(tb, 1, 2, st);
+	tb_module(tb, 2, self.path, self.bias, self.lo, self.hi, self.build_id,
+		  self.build_id_len);
+	tb_stack(tb, 2, 2, st);
+	tb_at(tb, 1, 1);
+	tb_alloc(tb, 1, 64, 0x1000);
+	tb_alloc(tb, 2, 32, 0x2000);
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	return tb;
+}
+
+/* Counts the lines of err that contain what. */
+static int lines_with(const char *err, const char *what)
+{
+	int n = 0;
+	for (const char *p = err; (p = strstr(p, what)); p += strlen(what))
+		n++;
+	return n;
+}
+
+Test(cli, rebuilt_program_is_named_once)
+{
+	tb_t *tb = rebuilt_trace();
+	char *path = write_tb(tb, SIZE_MAX);
+	struct lt_fx_module self;
+	cr_assert_eq(lt_fx_self_module(&self), 0);
+	char want[4400];
+	snprintf(want, sizeof want,
+		 "leaktrace-report: warning: %s: its build-id differs from the traced one "
+		 "(rebuilt since?); its frames are shown as module+offset (--sysroot/--debug-dir "
+		 "can give the right file)\n",
+		 self.path);
+	const char *cmds[] = {"--no-color", "stats", "diff --from end --to end"};
+	for (size_t i = 0; i < 3; i++) {
+		char args[512];
+		snprintf(args, sizeof args, "%s '%s'", cmds[i], path);
+		struct result r;
+		run(&r, args);
+		cr_assert_eq(r.status, 0, "%s: %s", args, r.err);
+		cr_assert_eq(lines_with(r.err, "build-id differs"), 1, "%s: %s", args, r.err);
+		cr_assert(strstr(r.err, want), "%s: %s", args, r.err);
+		/* A file that is gone is not "rebuilt". */
+		cr_assert_null(strstr(r.err, "libgone"), "%s", r.err);
+		cr_assert(strstr(r.out, "+0x"), "%s: %s", args, r.out);
+	}
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
