@@ -861,3 +861,37 @@ Test(cli, rebuilt_program_is_named_once)
 	free(path);
 	tb_free(tb);
 }
+
+/* ---- options ------------------------------------------------------------ */
+
+/* --top 0 means all, as in stats, diff and growth: every leak, and the
+ * other sections are not left empty. */
+Test(cli, report_top_0_shows_all)
+{
+	uint64_t st[3][1] = {{0x5000}, {0x6000}, {0x7000}};
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	for (uint64_t s = 0; s < 3; s++)
+		tb_stack(tb, s + 1, 1, st[s]);
+	tb_at(tb, 1, 1);
+	for (uint64_t s = 0; s < 3; s++)
+		tb_alloc(tb, s + 1, 100 * (s + 1), 0x100000 * (s + 1));
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	snprintf(args, sizeof args, "--no-color --top 0 '%s'", path);
+	struct result r;
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "\n  #3 "), "%s", r.out);
+	cr_assert_null(strstr(r.out, "more call sites"), "%s", r.out);
+	cr_assert(strstr(r.out, "(300 bytes in 1 block at the peak)"), "%s", r.out);
+	cr_assert(strstr(r.out, "\n  #3   1 allocation, 300 B allocated\n"), "%s", r.out);
+	snprintf(args, sizeof args, "--no-color --top 1 '%s'", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "... 2 more call sites (--top N shows more)"), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
