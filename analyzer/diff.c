@@ -380,7 +380,8 @@ static void diff_usage(FILE *out)
 	      "  -f, --format=FMT         text (default), json, markdown or junit\n"
 	      "  -n, --top=N              groups shown (default 10, 0 = all; groups over a\n"
 	      "                           threshold are always shown; JSON lists all)\n"
-	      "  -o, --output=FILE        write there instead of standard output\n" LT__COMMON_USAGE
+	      "  -o, --output=FILE        write there instead of standard output ('-' is\n"
+	      "                           standard output)\n" LT__COMMON_USAGE
 	      "\nexit status: 0 within the thresholds (also for an incomplete trace, with a\n"
 	      "warning), 1 memory grew beyond a threshold,\n"
 	      "2 bad usage, or a missing, empty, foreign or corrupt input file\n",
@@ -468,7 +469,8 @@ static int parse_diff_args(int argc, char **argv, struct diff *d, struct diff_ar
 				return lt__fail("--top wants a number, not '%s'", optarg);
 			break;
 		case 'o':
-			o->output = optarg;
+			/* "-o -": standard output, as tools have it. */
+			o->output = strcmp(optarg, "-") == 0 ? NULL : optarg;
 			break;
 		case 'h':
 			diff_usage(stdout);

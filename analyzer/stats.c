@@ -29,7 +29,8 @@ static void snapshot_usage(FILE *out)
 	      "  --at=POINT               end (default), peak, a marker NAME (NAME#K: its\n"
 	      "                           K-th occurrence; marker:NAME for any name), or\n"
 	      "                           a time since the start: 1.5, 1.5s, 250ms\n"
-	      "  -o, --output=FILE        write there instead of standard output\n" LT__COMMON_USAGE
+	      "  -o, --output=FILE        write there instead of standard output ('-' is\n"
+	      "                           standard output)\n" LT__COMMON_USAGE
 	          LT__EXIT_STATUS("written"),
 	      out);
 }
@@ -100,6 +101,8 @@ int lt__cmd_snapshot(int argc, char **argv)
 	if (status)
 		return status;
 	apply_filters(s, &common.filters);
+	if (output && strcmp(output, "-") == 0)
+		output = NULL; /* "-o -": standard output, as tools have it */
 	FILE *out = output ? fopen(output, "w") : stdout;
 	if (!out) {
 		lt__snapshot_free(s);

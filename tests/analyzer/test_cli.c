@@ -895,3 +895,29 @@ Test(cli, report_top_0_shows_all)
 	free(path);
 	tb_free(tb);
 }
+
+/* "-o -" is standard output, not a file named "-". */
+Test(cli, output_dash_is_standard_output)
+{
+	tb_t *tb = small_trace();
+	char *path = write_tb(tb, SIZE_MAX);
+	const char *cmds[] = {"snapshot -o -", "snapshot --output=-",
+			      "diff --from end --to end --format=json -o -"};
+	const char *want[] = {"\"schema\": \"leaktrace-snapshot\"", "\"schema\": \"leaktrace-snapshot\"",
+			      "\"schema\": \"leaktrace-diff/1\""};
+	for (size_t i = 0; i < 3; i++) {
+		char args[512];
+		snprintf(args, sizeof args, "%s '%s'", cmds[i], path);
+		struct result r;
+		run(&r, args);
+		cr_assert_eq(r.status, 0, "%s: %s", args, r.err);
+		bool file = access("-", F_OK) == 0;
+		if (file)
+			unlink("-");
+		cr_assert_not(file, "%s wrote a file named -", args);
+		cr_assert(strstr(r.out, want[i]), "%s: '%s'", args, r.out);
+	}
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
