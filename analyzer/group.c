@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format_util.h"
 #include "snapshot.h"
 
 int lt__group_by_parse(const char *s, enum lt__group_by *by)
@@ -160,25 +161,38 @@ void lt__groups_sort(lt__groups_t *g, bool by_diff)
 		qsort(g->v, g->n, sizeof *g->v, cmp_group);
 }
 
-const char *lt__group_label(const lt__groups_t *g, const lt__group_t *gr, char *buf, size_t len)
+const char *lt__snap_function(const lt__snap_frame_t *f, bool full_names, char *buf,
+                              size_t len)
+{
+	/* Python's names have brackets of their own ("<module>",
+	 * "f.<locals>.<listcomp>"): no template arguments to cut. */
+	if (full_names || strcmp(f->module, LT__PY_MODULE) == 0)
+		return f->function;
+	return lt__short_name(f->function, buf, len);
+}
+
+const char *lt__group_label(const lt__groups_t *g, const lt__group_t *gr, bool full_names,
+                            char *buf, size_t len)
 {
 	if (gr->nframes == 0)
 		return "(no stack recorded)";
 	const lt__snap_frame_t *f = &gr->frames[0];
+	char shortened[1024];
+	const char *fn = lt__snap_function(f, full_names, shortened, sizeof shortened);
 	switch (g->by) {
 	case LT__BY_FILENAME:
 		snprintf(buf, len, "%s", f->file ? f->file : f->module);
 		break;
 	case LT__BY_FUNCTION:
-		snprintf(buf, len, "%s (%s)", f->function, f->module[0] ? f->module : "?");
+		snprintf(buf, len, "%s (%s)", fn, f->module[0] ? f->module : "?");
 		break;
 	default:
 		if (f->file && f->line)
-			snprintf(buf, len, "%s (%s:%u)", f->function, f->file, f->line);
+			snprintf(buf, len, "%s (%s:%u)", fn, f->file, f->line);
 		else if (f->file)
-			snprintf(buf, len, "%s (%s)", f->function, f->file);
+			snprintf(buf, len, "%s (%s)", fn, f->file);
 		else
-			snprintf(buf, len, "%s (%s)", f->function, f->module[0] ? f->module : "?");
+			snprintf(buf, len, "%s (%s)", fn, f->module[0] ? f->module : "?");
 		break;
 	}
 	return buf;

@@ -244,8 +244,19 @@ int lt__groups_add(lt__groups_t *g, const lt__snapshot_t *s, const lt__filters_t
 /* Sorts by size (stats), or by |size - old_size| then size (diff). */
 void lt__groups_sort(lt__groups_t *g, bool by_diff);
 
-/* "function (file:line)" or the like for a group's heading; buf >= 1024. */
-const char *lt__group_label(const lt__groups_t *g, const lt__group_t *gr, char *buf, size_t len);
+/* "function (file:line)" or the like for a group's heading; buf >= 1024.
+ * C++ names lose their template arguments unless full_names (text
+ * outputs shorten, JSON keeps them whole: lt__snap_function). */
+const char *lt__group_label(const lt__groups_t *g, const lt__group_t *gr, bool full_names,
+                            char *buf, size_t len);
+
+/* The function name of f as the text outputs show it: a C++ name without
+ * its template arguments ("std::vector<>::push_back(int const&)", as the
+ * report and heaptrack show them) unless full_names, a Python name as it
+ * is. Returns f->function or buf. Snapshot files keep full names, since
+ * they are what diff matches; only printing shortens. */
+const char *lt__snap_function(const lt__snap_frame_t *f, bool full_names, char *buf,
+                              size_t len);
 
 void lt__groups_free(lt__groups_t *g);
 

@@ -132,8 +132,9 @@ static void stats_usage(FILE *out)
 	      "  --cumulative             count each block in every frame of its stack\n"
 	      "  -n, --top=N              groups shown (default 10, 0 = all)\n"
 	      "  -f, --format=FMT         text (default) or json\n"
-	      "  --at=POINT               for a trace: as snapshot --at (default "
-	      "end)\n" LT__COMMON_USAGE LT__EXIT_STATUS("printed"),
+	      "  --at=POINT               for a trace: as snapshot --at (default end)\n"
+	      "  --full-names             C++ names with their template arguments (JSON\n"
+	      "                           has them always)\n" LT__COMMON_USAGE LT__EXIT_STATUS("printed"),
 	      out);
 }
 
@@ -158,9 +159,10 @@ static void describe(FILE *out, const lt__snapshot_t *s)
 		fputs(" [truncated trace]", out);
 }
 
-static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__groups_t *g, size_t top)
+static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__groups_t *g, size_t top,
+                             bool full_names)
 {
-	char a[64], b[64], c[64], label[1200];
+	char a[64], b[64], c[64], label[1200], shortened[1024];
 	fputs("snapshot ", out);
 	describe(out, s);
 	fprintf(out, ": %s in %s blocks, by %s%s\n", lt__human_size(g->size, a, sizeof a),
@@ -170,7 +172,7 @@ static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__group
 	for (size_t i = 0; i < g->n && (!top || shown < top); i++, shown++) {
 		const lt__group_t *gr = g->v[i];
 		fprintf(out, "#%zu: %s: size=%s, count=%s, average=%s\n", i + 1,
-		        lt__group_label(g, gr, label, sizeof label),
+		        lt__group_label(g, gr, full_names, label, sizeof label),
 		        lt__human_size(gr->size, a, sizeof a),
 		        lt__thousands(gr->count, b, sizeof b),
 		        lt__human_size(gr->count ? gr->size / gr->count : 0, c, sizeof c));
@@ -178,7 +180,8 @@ static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__group
 			continue;
 		for (size_t k = 1; k < gr->nframes && k < LT__STATS_FRAMES; k++) {
 			const lt__snap_frame_t *f = &gr->frames[k];
-			fprintf(out, "      by %s", f->function);
+			fprintf(out, "      by %s",
+			        lt__snap_function(f, full_names, shortened, sizeof shortened));
 			if (f->file && f->line)
 				fprintf(out, " (%s:%u)", f->file, f->line);
 			else if (f->module[0])
@@ -238,6 +241,7 @@ int lt__cmd_stats(int argc, char **argv)
 	    {"top", required_argument, NULL, 'n'},
 	    {"format", required_argument, NULL, 'f'},
 	    {"at", required_argument, NULL, 'a'},
+	    {"full-names", no_argument, NULL, 'N'},
 	    {"help", no_argument, NULL, 'h'},
 	    LT__COMMON_LONGOPTS,
 	    {NULL, 0, NULL, 0},
@@ -246,7 +250,7 @@ int lt__cmd_stats(int argc, char **argv)
 	lt__groups_t g = {.by = LT__BY_LINENO};
 	lt__point_t at = {.kind = LT__AT_END};
 	size_t top = 10;
-	bool json = false, have_at = false;
+	bool json = false, have_at = false, full_names = false;
 	char err[LT__ERR_LEN];
 	int c;
 	opterr = 0;
@@ -275,6 +279,9 @@ int lt__cmd_stats(int argc, char **argv)
 			have_at = true;
 			if (lt__point_parse(optarg, &at, err, sizeof err))
 				return lt__fail("%s", err);
+			break;
+		case 'N':
+			full_names = true;
 			break;
 		case 'h':
 			stats_usage(stdout);
@@ -307,7 +314,7 @@ int lt__cmd_stats(int argc, char **argv)
 		if (json)
 			status = print_stats_json(stdout, s, &g, top) ? 2 : 0;
 		else
-			print_stats_text(stdout, s, &g, top);
+			print_stats_text(stdout, s, &g, top, full_names);
 	} else {
 		status = lt__fail("%s", strerror(ENOMEM));
 	}

@@ -921,3 +921,71 @@ Test(cli, output_dash_is_standard_output)
 	free(path);
 	tb_free(tb);
 }
+
+/* ---- C++ names ---------------------------------------------------------- */
+
+#define CXX_FULL "std::vector<int, std::allocator<int> >::push_back(int const&)"
+#define CXX_SHORT "std::vector<>::push_back(int const&)"
+
+/* A leak in a C++ template member (stack 1), and one whose caller is one
+ * (stack 2). */
+static char *cxx_trace(void)
+{
+	struct lt_fx_module self;
+	cr_assert_eq(lt_fx_self_module(&self), 0);
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, self.path, 0, NULL, 0, "", 0, 0);
+	tb_module(tb, 1, self.path, self.bias, self.lo, self.hi, self.build_id,
+		  self.build_id_len);
+	uint64_t one[] = {LT_FX_RET(lt_fx_cxx_push_back), LT_FX_RET(lt_fx_py_main)};
+	uint64_t two[] = {LT_FX_RET(lt_fx_py_call), LT_FX_RET(lt_fx_cxx_push_back)};
+	tb_stack(tb, 1, 2, one);
+	tb_stack(tb, 2, 2, two);
+	tb_at(tb, 1, 1);
+	tb_alloc(tb, 1, 64, 0x1000);
+	tb_alloc(tb, 2, 32, 0x2000);
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	tb_free(tb);
+	return path;
+}
+
+/* stats, diff and folded show C++ names as the report and growth do:
+ * without template arguments, unless --full-names; JSON has them whole. */
+Test(cli, cxx_names_are_short_in_every_text_output)
+{
+	char *path = cxx_trace();
+	const char *short_cmds[] = {"--no-color", "--format=folded", "stats", "stats --by traceback",
+				    "diff --from end --to end", "diff --from end --to end -f markdown",
+				    "diff --from end --to end -f junit", "growth --all"};
+	const char *full_cmds[] = {"--format=folded --full-names", "stats --full-names",
+				   "stats --by traceback --full-names",
+				   "diff --from end --to end --full-names",
+				   "diff --from end --to end -f json",
+				   "stats -f json", "snapshot", "growth --all --full-names"};
+	for (size_t i = 0; i < 8; i++) {
+		char args[512];
+		struct result r;
+		snprintf(args, sizeof args, "%s '%s'", short_cmds[i], path);
+		run(&r, args);
+		cr_assert_eq(r.status, 0, "%s: %s", args, r.err);
+		/* JUnit's XML escapes the brackets. */
+		const char *want = strstr(args, "junit") ? "std::vector&lt;&gt;::push_back(int const&amp;)"
+							 : CXX_SHORT;
+		cr_assert(strstr(r.out, want), "%s: %s", args, r.out);
+		cr_assert_null(strstr(r.out, "allocator"), "%s: %s", args, r.out);
+		snprintf(args, sizeof args, "%s '%s'", full_cmds[i], path);
+		run(&r, args);
+		cr_assert_eq(r.status, 0, "%s: %s", args, r.err);
+		cr_assert(strstr(r.out, CXX_FULL), "%s: %s", args, r.out);
+	}
+	/* stats --by traceback: the caller's name too. */
+	char args[512];
+	struct result r;
+	snprintf(args, sizeof args, "stats --by traceback '%s'", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "      by " CXX_SHORT), "%s", r.out);
+	unlink(path);
+	free(path);
+}
