@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "callsites.h"
 #include "format_util.h"
 #include "snapshot.h"
 
@@ -85,6 +86,14 @@ static int add_to(lt__groups_t *g, char *key, const lt__snap_frame_t *frames, si
 	return 0;
 }
 
+bool lt__snap_runtime_init(const lt__snap_trace_t *t)
+{
+	size_t i = 0;
+	while (i < t->nframes && lt__module_is_libstdcxx(t->frames[i].module))
+		i++;
+	return i > 0 && i < t->nframes && lt__module_is_loader(t->frames[i].module);
+}
+
 int lt__groups_add(lt__groups_t *g, const lt__snapshot_t *s, const lt__filters_t *f, bool old)
 {
 	for (size_t i = 0; i < s->ntraces; i++) {
@@ -97,6 +106,13 @@ int lt__groups_add(lt__groups_t *g, const lt__snapshot_t *s, const lt__filters_t
 		} else {
 			g->size += t->size;
 			g->count += t->count;
+		}
+		if (g->hide_runtime && lt__snap_runtime_init(t)) {
+			/* Counted in the totals, as memcheck's summary does, but
+			 * no group: it is not the program's. */
+			g->runtime_size += t->size;
+			g->runtime_count += t->count;
+			continue;
 		}
 		char *key;
 		if (g->by == LT__BY_TRACEBACK || t->nframes == 0) {

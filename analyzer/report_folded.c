@@ -33,6 +33,11 @@ int lt__report_folded(FILE *out, const lt__report_t *r)
 		uint64_t w = lt__callsite_metric(c, r->metric);
 		if (!w)
 			break;
+		/* Left out of the leaks as the text report's LEAKS does (it
+		 * would be the widest frame of many a C++ flame graph); the
+		 * other metrics keep it, as the report's other sections do. */
+		if (r->metric == LT__BY_LEAKED && c->runtime && !r->show_hidden)
+			continue;
 		if (c->nframes == 0)
 			fputs("[no stack]", out);
 		for (size_t j = c->nframes; j-- > 0;) {

@@ -231,6 +231,10 @@ typedef struct lt__group_s {
 typedef struct lt__groups_s {
 	enum lt__group_by by;
 	bool cumulative;
+	/* Leave the C++ runtime's start-up block (lt__snap_runtime_init) out
+	 * of the groups; the totals still count it, in runtime_size/count. */
+	bool hide_runtime;
+	uint64_t runtime_size, runtime_count;
 	lt__group_t **v;
 	size_t n, cap;
 	lt__group_t *by_key;
@@ -240,6 +244,11 @@ typedef struct lt__groups_s {
 /* Adds the traces of s that the filters keep to the groups, as the old or
  * the new side. Returns 0 or -ENOMEM. */
 int lt__groups_add(lt__groups_t *g, const lt__snapshot_t *s, const lt__filters_t *f, bool old);
+
+/* Whether t's stack is the C++ runtime's own start-up (libstdc++'s
+ * exception-handling pool), as lt__frames_runtime_init tells for the
+ * report's call sites. */
+bool lt__snap_runtime_init(const lt__snap_trace_t *t);
 
 /* Sorts by size (stats), or by |size - old_size| then size (diff). */
 void lt__groups_sort(lt__groups_t *g, bool by_diff);

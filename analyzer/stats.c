@@ -201,6 +201,15 @@ static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__group
 		fprintf(out, "%zu other: size=%s, count=%s\n", g->n - shown,
 		        lt__human_size(size, a, sizeof a), lt__thousands(count, b, sizeof b));
 	}
+	if (g->runtime_count)
+		fprintf(out,
+		        "not listed: %s bytes in %s %s that the C++ runtime allocates once at "
+		        "start-up and keeps (libstdc++'s exception-handling pool); the total "
+		        "includes %s; --show-hidden lists %s\n",
+		        lt__thousands(g->runtime_size, a, sizeof a),
+		        lt__thousands(g->runtime_count, b, sizeof b),
+		        g->runtime_count == 1 ? "block" : "blocks",
+		        g->runtime_count == 1 ? "it" : "them", g->runtime_count == 1 ? "it" : "them");
 	fprintf(out, "Total allocated size: %s (%s bytes in %s blocks)\n",
 	        lt__human_size(g->size, a, sizeof a), lt__thousands(g->size, b, sizeof b),
 	        lt__thousands(g->count, c, sizeof c));
@@ -217,6 +226,11 @@ static int print_stats_json(FILE *out, const lt__snapshot_t *s, const lt__groups
 	json_object_set_new(doc, "cumulative", json_boolean(g->cumulative));
 	json_object_set_new(doc, "size", lt__jint(g->size));
 	json_object_set_new(doc, "count", lt__jint(g->count));
+	/* In size and count, but in no group (--show-hidden lists it). */
+	json_t *rt = json_object();
+	json_object_set_new(rt, "size", lt__jint(g->runtime_size));
+	json_object_set_new(rt, "count", lt__jint(g->runtime_count));
+	json_object_set_new(doc, "runtime_not_listed", rt);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < g->n && (!top || i < top); i++) {
 		json_t *o = json_object();
@@ -309,6 +323,8 @@ int lt__cmd_stats(int argc, char **argv)
 	int status = lt__snapshot_load(argv[optind], &at, &common.sym, &s);
 	if (status)
 		return status;
+	/* As the report's LEAKS: libstdc++'s pool is not the program's. */
+	g.hide_runtime = !common.sym.show_hidden;
 	if (lt__groups_add(&g, s, &common.filters, false) == 0) {
 		lt__groups_sort(&g, false);
 		if (json)

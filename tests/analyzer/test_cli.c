@@ -989,3 +989,70 @@ Test(cli, cxx_names_are_short_in_every_text_output)
 	unlink(path);
 	free(path);
 }
+
+/* ---- the C++ runtime's own block ---------------------------------------- */
+
+/* libstdc++'s exception-handling pool (72,704 bytes, allocated by its
+ * constructor, called by the dynamic loader) and a 100-byte leak. */
+static char *eh_pool_trace(void)
+{
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	tb_module(tb, 1, "/nonexistent/libstdc++.so.6", 0x7f0000000000, 0x7f0000000000,
+		  0x7f0000100000, NULL, 0);
+	tb_module(tb, 1, "/nonexistent/ld-linux-x86-64.so.2", 0x7f0001000000, 0x7f0001000000,
+		  0x7f0001100000, NULL, 0);
+	uint64_t pool[] = {0x7f00000a57ba, 0x7f0001005000, 0x7f0001006000};
+	uint64_t leak[] = {0x5000};
+	tb_stack(tb, 1, 3, pool);
+	tb_stack(tb, 2, 1, leak);
+	tb_at(tb, 1, 1);
+	tb_alloc(tb, 1, 72704, 0x100000);
+	tb_alloc(tb, 2, 100, 0x200000);
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	tb_free(tb);
+	return path;
+}
+
+/* stats and folded (leaked) leave the pool out by default, as LEAKS
+ * does; stats says so and keeps it in its total. */
+Test(cli, eh_pool_is_hidden_from_stats_and_folded)
+{
+	char *path = eh_pool_trace();
+	char args[512];
+	struct result r;
+	snprintf(args, sizeof args, "stats '%s'", path);
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "\n#1: 0x5000 (?): size=100 B, count=1"), "%s", r.out);
+	cr_assert_null(strstr(r.out, "libstdc++.so.6+"), "%s", r.out);
+	cr_assert(strstr(r.out, "\nnot listed: 72,704 bytes in 1 block that the C++ runtime "
+				"allocates once at start-up and keeps (libstdc++'s "
+				"exception-handling pool); the total includes it; --show-hidden "
+				"lists it\n"),
+		  "%s", r.out);
+	cr_assert(strstr(r.out, "Total allocated size: 71.1 KiB (72,804 bytes in 2 blocks)"),
+		  "%s", r.out);
+	snprintf(args, sizeof args, "stats --by function --cumulative '%s'", path);
+	run(&r, args);
+	cr_assert_null(strstr(r.out, "ld-linux"), "%s", r.out);
+	snprintf(args, sizeof args, "stats --show-hidden '%s'", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "#1: libstdc++.so.6+0xa57ba"), "%s", r.out);
+	cr_assert_null(strstr(r.out, "not listed"), "%s", r.out);
+
+	snprintf(args, sizeof args, "--format=folded '%s'", path);
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "0x5000 100\n");
+	snprintf(args, sizeof args, "--format=folded --show-hidden '%s'", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "libstdc++.so.6+0xa57ba 72704\n"), "%s", r.out);
+	snprintf(args, sizeof args, "--format=folded --metric=peak '%s'", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "libstdc++.so.6+0xa57ba 72704\n"), "%s", r.out);
+	unlink(path);
+	free(path);
+}
