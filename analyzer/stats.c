@@ -192,7 +192,13 @@ static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__group
 			fprintf(out, "      ... %zu more %s\n", gr->nframes - LT__STATS_FRAMES,
 			        gr->nframes - LT__STATS_FRAMES == 1 ? "frame" : "frames");
 	}
-	if (shown < g->n) {
+	if (shown < g->n && g->cumulative) {
+		/* A block counts in every group of its stack: the sizes of the
+		 * groups not shown add up to nothing meaningful. */
+		fprintf(out, "... %s more %s (--top 0 shows all)\n",
+		        lt__thousands(g->n - shown, a, sizeof a),
+		        g->n - shown == 1 ? "group" : "groups");
+	} else if (shown < g->n) {
 		uint64_t size = 0, count = 0;
 		for (size_t i = shown; i < g->n; i++) {
 			size += g->v[i]->size;

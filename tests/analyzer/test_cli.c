@@ -1056,3 +1056,34 @@ Test(cli, eh_pool_is_hidden_from_stats_and_folded)
 	unlink(path);
 	free(path);
 }
+
+/* stats --cumulative counts a block in every frame of its stack: a sum of
+ * the groups not shown means nothing, so none is printed. */
+Test(cli, stats_cumulative_has_no_other_sum)
+{
+	uint64_t st[3][2] = {{0x5000, 0x9000}, {0x6000, 0x9000}, {0x7000, 0x9000}};
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	for (uint64_t s = 0; s < 3; s++)
+		tb_stack(tb, s + 1, 2, st[s]);
+	tb_at(tb, 1, 1);
+	for (uint64_t s = 0; s < 3; s++)
+		tb_alloc(tb, s + 1, 100 * (s + 1), 0x100000 * (s + 1));
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	snprintf(args, sizeof args, "stats --cumulative --top 1 '%s'", path);
+	struct result r;
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "#1: 0x9000 (?): size=600 B, count=3"), "%s", r.out);
+	cr_assert_null(strstr(r.out, " other: "), "%s", r.out);
+	cr_assert(strstr(r.out, "\n... 3 more groups (--top 0 shows all)\n"), "%s", r.out);
+	snprintf(args, sizeof args, "stats --top 1 '%s'", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "\n2 other: size=300 B, count=2\n"), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
