@@ -79,10 +79,7 @@ static bool shown(const struct diff *d, size_t i)
 /* "+1.5 MiB", "-512 B", "0 B". */
 static const char *signed_size(int64_t v, char *buf, size_t len)
 {
-	char h[48];
-	lt__human_size(v < 0 ? (uint64_t)(-v) : (uint64_t)v, h, sizeof h);
-	snprintf(buf, len, "%s%s", v > 0 ? "+" : v < 0 ? "-" : "", h);
-	return buf;
+	return lt__signed_size(v, buf, len);
 }
 
 /* "+1,234", "-153,361" or "0": a count difference, grouped like every
@@ -149,7 +146,8 @@ static void print_text(FILE *out, const struct diff *d)
 		        gr->failed ? "  [FAIL]" : "");
 	}
 	if (hidden)
-		fprintf(out, "%12s ... %zu more groups (--top 0 shows all)\n", "", hidden);
+		fprintf(out, "%12s ... %s more %s (--top 0 shows all)\n", "",
+		        lt__thousands(hidden, a, sizeof a), hidden == 1 ? "group" : "groups");
 	char n[32], cd[48];
 	fprintf(out, "total: %s (%s), count=%s (%s)\n", lt__human_size(g->size, a, sizeof a),
 	        signed_size(diff_of(g->size, g->old_size), b, sizeof b),
@@ -224,8 +222,8 @@ static void print_markdown(FILE *out, const struct diff *d)
 		fputs(gr->failed ? " **(over threshold)** |\n" : " |\n", out);
 	}
 	if (hidden)
-		fprintf(out, "| | | | | %zu more call %s (`--top 0` shows all) |\n", hidden,
-		        hidden == 1 ? "site" : "sites");
+		fprintf(out, "| | | | | %s more call %s (`--top 0` shows all) |\n",
+		        lt__thousands(hidden, a, sizeof a), hidden == 1 ? "site" : "sites");
 	fprintf(out, "| **%s** | **%s** | **%s** | **%s** | **total** |\n",
 	        lt__human_size(g->size, a, sizeof a), signed_size(total, b, sizeof b),
 	        lt__thousands(g->count, n, sizeof n),

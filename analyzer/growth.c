@@ -658,8 +658,10 @@ static void print_text(FILE *out, const struct growth *g, size_t top, bool all)
 		fprintf(out, "  %10s  ", lt__human_size(gs->trend.max, b, sizeof b));
 		fputs(labels + i * LT__ROW_LABEL, out);
 		if (g->nmarkers >= 2)
-			fprintf(out, "  [%+.0f B per marker interval]",
-			        (double)gs->marker_growth / (double)(g->nmarkers - 1));
+			fprintf(out, "  [%s per marker interval]",
+			        lt__signed_size(llround((double)gs->marker_growth /
+			                                (double)(g->nmarkers - 1)),
+			                        b, sizeof b));
 		fputc('\n', out);
 	}
 	free(labels);
@@ -667,8 +669,8 @@ static void print_text(FILE *out, const struct growth *g, size_t top, bool all)
 	if (!shown)
 		fputs("(no call site changed by more than the noise floor)\n", out);
 	if (quiet)
-		fprintf(out, "... %zu more call sites (stable ones: --all; more: --top 0)\n",
-		        quiet);
+		fprintf(out, "... %s more call %s (stable ones: --all; more: --top 0)\n",
+		        lt__thousands(quiet, a, sizeof a), quiet == 1 ? "site" : "sites");
 }
 
 static json_t *jnum(double v)

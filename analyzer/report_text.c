@@ -195,8 +195,9 @@ static void print_leaks(FILE *out, const struct style *st, const lt__report_t *r
 		stack_lines(out, st, s, LT__LEAK_FRAMES);
 	}
 	if (r->top && nleaks > r->top)
-		fprintf(out, "  %s... %zu more call sites (--top N shows more)%s\n", st->dim,
-			nleaks - r->top, st->reset);
+		fprintf(out, "  %s... %s more call %s (--top N shows more)%s\n", st->dim,
+			lt__thousands(nleaks - r->top, a, sizeof a),
+			plural(nleaks - r->top, "site", "sites"), st->reset);
 	if (rt_blocks)
 		fprintf(out, "  %snot listed: %s bytes in %s %s that the C++ runtime allocates once "
 			     "at start-up and keeps (libstdc++'s exception-handling pool; valgrind "

@@ -204,7 +204,7 @@ static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__group
 			size += g->v[i]->size;
 			count += g->v[i]->count;
 		}
-		fprintf(out, "%zu other: size=%s, count=%s\n", g->n - shown,
+		fprintf(out, "%s other: size=%s, count=%s\n", lt__thousands(g->n - shown, c, sizeof c),
 		        lt__human_size(size, a, sizeof a), lt__thousands(count, b, sizeof b));
 	}
 	if (g->runtime_count)

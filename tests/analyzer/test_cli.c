@@ -891,6 +891,9 @@ Test(cli, report_top_0_shows_all)
 	snprintf(args, sizeof args, "--no-color --top 1 '%s'", path);
 	run(&r, args);
 	cr_assert(strstr(r.out, "... 2 more call sites (--top N shows more)"), "%s", r.out);
+	snprintf(args, sizeof args, "--no-color --top 2 '%s'", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "  ... 1 more call site (--top N shows more)\n"), "%s", r.out);
 	unlink(path);
 	free(path);
 	tb_free(tb);
@@ -1083,6 +1086,65 @@ Test(cli, stats_cumulative_has_no_other_sum)
 	snprintf(args, sizeof args, "stats --top 1 '%s'", path);
 	run(&r, args);
 	cr_assert(strstr(r.out, "\n2 other: size=300 B, count=2\n"), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
+
+/* ---- numbers ------------------------------------------------------------ */
+
+/* Counts of what is left out have separators and the right plural; a
+ * growth per marker interval is a size like every other. */
+Test(cli, left_out_counts_and_marker_growth_read_well)
+{
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	for (uint64_t s = 0; s < 1011; s++) {
+		uint64_t st[] = {0x10000 + 16 * s};
+		tb_stack(tb, s + 1, 1, st);
+	}
+	tb_at(tb, 1, 1);
+	tb_marker(tb, "before");
+	for (uint64_t s = 0; s < 1011; s++)
+		tb_alloc(tb, s + 1, 16, 0x1000000 + 32 * s);
+	tb_marker(tb, "after");
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_ZSTD);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	struct result r;
+	snprintf(args, sizeof args, "diff '%s' --from before --to after", path);
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, " ... 1,001 more groups (--top 0 shows all)\n"), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+
+	/* growth: one site grows by 28,416 bytes between markers, a second
+	 * one too, and --top 1 leaves that one out. */
+	tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	uint64_t one[] = {0x5000}, two[] = {0x6000};
+	tb_stack(tb, 1, 1, one);
+	tb_stack(tb, 2, 1, two);
+	for (uint64_t e = 1; e <= 40; e++) {
+		tb_time(tb, e, e * 1000000);
+		tb_at(tb, 1, e);
+		if (e % 10 == 1)
+			tb_marker(tb, "tick");
+		tb_alloc(tb, 1, 2841, 0x100000 + 0x10000 * e);
+		tb_alloc(tb, 2, 2000, 0x8000000 + 0x10000 * e);
+	}
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	path = write_tb(tb, SIZE_MAX);
+	snprintf(args, sizeof args, "growth --top 1 '%s'", path);
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "  [+27.7 KiB per marker interval]\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "\n... 1 more call site (stable ones: --all; more: --top 0)\n"),
+		  "%s", r.out);
 	unlink(path);
 	free(path);
 	tb_free(tb);
