@@ -144,6 +144,9 @@ static void print_text(FILE *out, const struct diff *d)
 		        signed_count(diff_of(gr->count, gr->old_count), cd, sizeof cd),
 		        lt__group_label(g, gr, d->full_names, label, sizeof label),
 		        gr->failed ? "  [FAIL]" : "");
+		/* Under the site column: 12 + 1 + 12 + 1 + 10 + 1 + 11 + 2. */
+		if (g->by == LT__BY_TRACEBACK)
+			lt__group_traceback_text(out, gr, d->full_names, 50);
 	}
 	if (hidden)
 		fprintf(out, "%12s ... %s more %s (--top 0 shows all)\n", "",

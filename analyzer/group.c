@@ -214,6 +214,24 @@ const char *lt__group_label(const lt__groups_t *g, const lt__group_t *gr, bool f
 	return buf;
 }
 
+void lt__group_traceback_text(FILE *out, const lt__group_t *gr, bool full_names, int indent)
+{
+	char shortened[1024];
+	for (size_t k = 1; k < gr->nframes && k < LT__TRACEBACK_FRAMES; k++) {
+		const lt__snap_frame_t *f = &gr->frames[k];
+		fprintf(out, "%*sby %s", indent, "",
+		        lt__snap_function(f, full_names, shortened, sizeof shortened));
+		if (f->file && f->line)
+			fprintf(out, " (%s:%u)", f->file, f->line);
+		else if (f->module[0])
+			fprintf(out, " (%s)", f->module);
+		fputc('\n', out);
+	}
+	if (gr->nframes > LT__TRACEBACK_FRAMES)
+		fprintf(out, "%*s... %zu more %s\n", indent, "", gr->nframes - LT__TRACEBACK_FRAMES,
+		        gr->nframes - LT__TRACEBACK_FRAMES == 1 ? "frame" : "frames");
+}
+
 void lt__groups_free(lt__groups_t *g)
 {
 	HASH_CLEAR(hh, g->by_key);

@@ -267,6 +267,15 @@ const char *lt__group_label(const lt__groups_t *g, const lt__group_t *gr, bool f
 const char *lt__snap_function(const lt__snap_frame_t *f, bool full_names, char *buf,
                               size_t len);
 
+#define LT__TRACEBACK_FRAMES 8 /* frames shown per group with --by traceback */
+
+/* The callers of a --by traceback group under its row, as the report's
+ * LEAKS show a stack: one "by FUNCTION (FILE:LINE)" line per frame after
+ * the first (which the row's label names), indented by indent spaces, up
+ * to LT__TRACEBACK_FRAMES frames and "... N more frames". Without them,
+ * groups that part below their first frame print as identical rows. */
+void lt__group_traceback_text(FILE *out, const lt__group_t *gr, bool full_names, int indent);
+
 void lt__groups_free(lt__groups_t *g);
 
 /* The symbolic key of frames[0..n) (module, function, file and line of

@@ -14,8 +14,6 @@
 #include "format_util.h"
 #include "snapshot.h"
 
-#define LT__STATS_FRAMES 8 /* frames shown per group with --by traceback */
-
 /* ---- snapshot ---------------------------------------------------------- */
 
 static void snapshot_usage(FILE *out)
@@ -162,7 +160,7 @@ static void describe(FILE *out, const lt__snapshot_t *s)
 static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__groups_t *g, size_t top,
                              bool full_names)
 {
-	char a[64], b[64], c[64], label[1200], shortened[1024];
+	char a[64], b[64], c[64], label[1200];
 	fputs("snapshot ", out);
 	describe(out, s);
 	fprintf(out, ": %s in %s blocks, by %s%s\n", lt__human_size(g->size, a, sizeof a),
@@ -176,21 +174,8 @@ static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__group
 		        lt__human_size(gr->size, a, sizeof a),
 		        lt__thousands(gr->count, b, sizeof b),
 		        lt__human_size(gr->count ? gr->size / gr->count : 0, c, sizeof c));
-		if (g->by != LT__BY_TRACEBACK)
-			continue;
-		for (size_t k = 1; k < gr->nframes && k < LT__STATS_FRAMES; k++) {
-			const lt__snap_frame_t *f = &gr->frames[k];
-			fprintf(out, "      by %s",
-			        lt__snap_function(f, full_names, shortened, sizeof shortened));
-			if (f->file && f->line)
-				fprintf(out, " (%s:%u)", f->file, f->line);
-			else if (f->module[0])
-				fprintf(out, " (%s)", f->module);
-			fputc('\n', out);
-		}
-		if (gr->nframes > LT__STATS_FRAMES)
-			fprintf(out, "      ... %zu more %s\n", gr->nframes - LT__STATS_FRAMES,
-			        gr->nframes - LT__STATS_FRAMES == 1 ? "frame" : "frames");
+		if (g->by == LT__BY_TRACEBACK)
+			lt__group_traceback_text(out, gr, full_names, 6);
 	}
 	if (shown < g->n && g->cumulative) {
 		/* A block counts in every group of its stack: the sizes of the

@@ -1149,3 +1149,45 @@ Test(cli, left_out_counts_and_marker_growth_read_well)
 	free(path);
 	tb_free(tb);
 }
+
+/* ---- --by traceback ----------------------------------------------------- */
+
+/* Two stacks that part below their first frame are two groups: diff and
+ * stats print each one's callers under its row, so that the rows can be
+ * told apart. */
+Test(cli, traceback_groups_show_their_callers)
+{
+	uint64_t one[] = {0x5000, 0x6000, 0x7000}, two[] = {0x5000, 0x6100, 0x7000};
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	tb_stack(tb, 1, 3, one);
+	tb_stack(tb, 2, 3, two);
+	tb_at(tb, 1, 1);
+	tb_marker(tb, "before");
+	tb_alloc(tb, 1, 100, 0x100000);
+	tb_alloc(tb, 2, 50, 0x200000);
+	tb_marker(tb, "after");
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	struct result r;
+	snprintf(args, sizeof args, "diff '%s' --from before --to after --by traceback", path);
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "+100 B          1          +1  0x5000 (?)\n"
+				"                                                  by 0x6000\n"
+				"                                                  by 0x7000\n"),
+		  "%s", r.out);
+	cr_assert(strstr(r.out, "+50 B          1          +1  0x5000 (?)\n"
+				"                                                  by 0x6100\n"),
+		  "%s", r.out);
+	snprintf(args, sizeof args, "stats '%s' --by traceback", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "#2: 0x5000 (?): size=50 B, count=1, average=50 B\n"
+				"      by 0x6100\n      by 0x7000\n"),
+		  "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
