@@ -1191,3 +1191,36 @@ Test(cli, traceback_groups_show_their_callers)
 	free(path);
 	tb_free(tb);
 }
+
+/* ---- times -------------------------------------------------------------- */
+
+/* A marker in the first moments of the run (epoch 0, before the shim's
+ * first TIME record) is at 0.000 s, not at no time at all. */
+Test(cli, early_marker_has_a_time)
+{
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	tb_at(tb, 1, 0);
+	tb_alloc(tb, 1, 10, 0x1000);
+	tb_marker(tb, "early");
+	tb_time(tb, 1, 1500000);
+	tb_at(tb, 1, 1);
+	tb_alloc(tb, 1, 20, 0x2000);
+	tb_marker(tb, "late");
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	struct result r;
+	snprintf(args, sizeof args, "stats '%s' --at early", path);
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "(marker early at 0.000 s)"), "%s", r.out);
+	snprintf(args, sizeof args, "diff '%s' --from early --to late", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "(marker early at 0.000 s)\n  -> "), "%s", r.out);
+	cr_assert(strstr(r.out, "(marker late at 0.002 s)\n"), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
