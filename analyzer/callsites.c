@@ -44,17 +44,17 @@ static bool starts_with(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static bool in_libstdcxx(const lt__frame_t *f)
+bool lt__module_is_libstdcxx(const char *module)
 {
-	return f->module && starts_with(base_name(f->module), "libstdc++.so");
+	return module && starts_with(base_name(module), "libstdc++.so");
 }
 
 /* The dynamic loader: glibc's ld-linux*.so / ld.so, musl's ld-musl-*. */
-static bool in_loader(const lt__frame_t *f)
+bool lt__module_is_loader(const char *module)
 {
-	if (!f->module)
+	if (!module)
 		return false;
-	const char *b = base_name(f->module);
+	const char *b = base_name(module);
 	return starts_with(b, "ld-linux") || starts_with(b, "ld.so") || starts_with(b, "ld64.so") ||
 	       starts_with(b, "ld-musl");
 }
@@ -62,9 +62,9 @@ static bool in_loader(const lt__frame_t *f)
 bool lt__frames_runtime_init(const lt__frame_t *const *frames, size_t n)
 {
 	size_t i = 0;
-	while (i < n && in_libstdcxx(frames[i]))
+	while (i < n && lt__module_is_libstdcxx(frames[i]->module))
 		i++;
-	return i > 0 && i < n && in_loader(frames[i]);
+	return i > 0 && i < n && lt__module_is_loader(frames[i]->module);
 }
 
 int lt__callsites_build(lt__callsites_t *cs, const lt__agg_t *agg, lt__sym_t *sym)

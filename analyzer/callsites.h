@@ -50,6 +50,11 @@ enum lt__metric {
  * apart from the leaks; every total still counts them. */
 bool lt__frames_runtime_init(const lt__frame_t *const *frames, size_t n);
 
+/* The two tests of lt__frames_runtime_init, on a module path or basename
+ * (NULL: false), for stacks kept in other shapes (snapshots). */
+bool lt__module_is_libstdcxx(const char *module);
+bool lt__module_is_loader(const char *module);
+
 /* Builds the call sites of every stack that allocated. Returns 0 or a
  * negative errno. */
 int lt__callsites_build(lt__callsites_t *cs, const lt__agg_t *agg, lt__sym_t *sym);

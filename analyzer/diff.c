@@ -30,6 +30,7 @@ struct diff {
 	double max_pct;      /* --fail-on-growth-pct, of the old total */
 	bool total_failed;
 	size_t nfailed; /* groups over a threshold */
+	bool full_names; /* --full-names: C++ template arguments in text (JSON has them) */
 };
 
 static int64_t diff_of(uint64_t new, uint64_t old)
@@ -78,10 +79,7 @@ static bool shown(const struct diff *d, size_t i)
 /* "+1.5 MiB", "-512 B", "0 B". */
 static const char *signed_size(int64_t v, char *buf, size_t len)
 {
-	char h[48];
-	lt__human_size(v < 0 ? (uint64_t)(-v) : (uint64_t)v, h, sizeof h);
-	snprintf(buf, len, "%s%s", v > 0 ? "+" : v < 0 ? "-" : "", h);
-	return buf;
+	return lt__signed_size(v, buf, len);
 }
 
 /* "+1,234", "-153,361" or "0": a count difference, grouped like every
@@ -144,10 +142,15 @@ static void print_text(FILE *out, const struct diff *d)
 		        signed_size(diff_of(gr->size, gr->old_size), b, sizeof b),
 		        lt__thousands(gr->count, n, sizeof n),
 		        signed_count(diff_of(gr->count, gr->old_count), cd, sizeof cd),
-		        lt__group_label(g, gr, label, sizeof label), gr->failed ? "  [FAIL]" : "");
+		        lt__group_label(g, gr, d->full_names, label, sizeof label),
+		        gr->failed ? "  [FAIL]" : "");
+		/* Under the site column: 12 + 1 + 12 + 1 + 10 + 1 + 11 + 2. */
+		if (g->by == LT__BY_TRACEBACK)
+			lt__group_traceback_text(out, gr, d->full_names, 50);
 	}
 	if (hidden)
-		fprintf(out, "%12s ... %zu more groups (--top 0 shows all)\n", "", hidden);
+		fprintf(out, "%12s ... %s more %s (--top 0 shows all)\n", "",
+		        lt__thousands(hidden, a, sizeof a), hidden == 1 ? "group" : "groups");
 	char n[32], cd[48];
 	fprintf(out, "total: %s (%s), count=%s (%s)\n", lt__human_size(g->size, a, sizeof a),
 	        signed_size(diff_of(g->size, g->old_size), b, sizeof b),
@@ -168,7 +171,7 @@ static void print_text(FILE *out, const struct diff *d)
 		if (g->v[i]->failed)
 			fprintf(
 			    out, "  %s grew by %s\n",
-			    lt__group_label(g, g->v[i], label, sizeof label),
+			    lt__group_label(g, g->v[i], d->full_names, label, sizeof label),
 			    signed_size(diff_of(g->v[i]->size, g->v[i]->old_size), b, sizeof b));
 }
 
@@ -218,12 +221,12 @@ static void print_markdown(FILE *out, const struct diff *d)
 		        signed_size(diff_of(gr->size, gr->old_size), b, sizeof b),
 		        lt__thousands(gr->count, n, sizeof n),
 		        signed_count(diff_of(gr->count, gr->old_count), cd, sizeof cd));
-		md_cell(out, lt__group_label(g, gr, label, sizeof label));
+		md_cell(out, lt__group_label(g, gr, d->full_names, label, sizeof label));
 		fputs(gr->failed ? " **(over threshold)** |\n" : " |\n", out);
 	}
 	if (hidden)
-		fprintf(out, "| | | | | %zu more call %s (`--top 0` shows all) |\n", hidden,
-		        hidden == 1 ? "site" : "sites");
+		fprintf(out, "| | | | | %s more call %s (`--top 0` shows all) |\n",
+		        lt__thousands(hidden, a, sizeof a), hidden == 1 ? "site" : "sites");
 	fprintf(out, "| **%s** | **%s** | **%s** | **%s** | **total** |\n",
 	        lt__human_size(g->size, a, sizeof a), signed_size(total, b, sizeof b),
 	        lt__thousands(g->count, n, sizeof n),
@@ -290,7 +293,8 @@ static void print_junit(FILE *out, const struct diff *d)
 	junit_case(out, d, "total", g->size, diff_of(g->size, g->old_size), d->total_failed);
 	for (size_t i = 0; i < g->n; i++)
 		if (shown(d, i))
-			junit_case(out, d, lt__group_label(g, g->v[i], label, sizeof label),
+			junit_case(out, d,
+			           lt__group_label(g, g->v[i], d->full_names, label, sizeof label),
 			           g->v[i]->size, diff_of(g->v[i]->size, g->v[i]->old_size),
 			           g->v[i]->failed);
 	fputs("  </testsuite>\n</testsuites>\n", out);
@@ -345,7 +349,7 @@ static int print_json(FILE *out, const struct diff *d)
 		const lt__group_t *gr = g->v[i];
 		json_t *o = json_object();
 		json_object_set_new(o, "site",
-		                    json_string(lt__group_label(g, gr, label, sizeof label)));
+		                    json_string(lt__group_label(g, gr, true, label, sizeof label)));
 		set_sizes(o, gr->size, gr->old_size, gr->count, gr->old_count);
 		json_object_set_new(o, "failed", json_boolean(gr->failed));
 		json_object_set_new(o, "frames", lt__snap_frames_json(gr->frames, gr->nframes));
@@ -380,7 +384,10 @@ static void diff_usage(FILE *out)
 	      "  -f, --format=FMT         text (default), json, markdown or junit\n"
 	      "  -n, --top=N              groups shown (default 10, 0 = all; groups over a\n"
 	      "                           threshold are always shown; JSON lists all)\n"
-	      "  -o, --output=FILE        write there instead of standard output\n" LT__COMMON_USAGE
+	      "  -o, --output=FILE        write there instead of standard output ('-' is\n"
+	      "                           standard output)\n"
+	      "  --full-names             C++ names with their template arguments (JSON\n"
+	      "                           has them always)\n" LT__COMMON_USAGE
 	      "\nexit status: 0 within the thresholds (also for an incomplete trace, with a\n"
 	      "warning), 1 memory grew beyond a threshold,\n"
 	      "2 bad usage, or a missing, empty, foreign or corrupt input file\n",
@@ -408,6 +415,7 @@ static int parse_diff_args(int argc, char **argv, struct diff *d, struct diff_ar
 	    {"format", required_argument, NULL, 'f'},
 	    {"top", required_argument, NULL, 'n'},
 	    {"output", required_argument, NULL, 'o'},
+	    {"full-names", no_argument, NULL, 'N'},
 	    {"help", no_argument, NULL, 'h'},
 	    LT__COMMON_LONGOPTS,
 	    {NULL, 0, NULL, 0},
@@ -468,7 +476,11 @@ static int parse_diff_args(int argc, char **argv, struct diff *d, struct diff_ar
 				return lt__fail("--top wants a number, not '%s'", optarg);
 			break;
 		case 'o':
-			o->output = optarg;
+			/* "-o -": standard output, as tools have it. */
+			o->output = strcmp(optarg, "-") == 0 ? NULL : optarg;
+			break;
+		case 'N':
+			d->full_names = true;
 			break;
 		case 'h':
 			diff_usage(stdout);

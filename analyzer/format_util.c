@@ -30,6 +30,15 @@ const char *lt__human_size(uint64_t bytes, char *buf, size_t len)
 	return buf;
 }
 
+const char *lt__signed_size(int64_t v, char *buf, size_t len)
+{
+	char h[48];
+	/* -(v + 1) + 1 keeps INT64_MIN defined. */
+	lt__human_size(v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v, h, sizeof h);
+	snprintf(buf, len, "%s%s", v > 0 ? "+" : v < 0 ? "-" : "", h);
+	return buf;
+}
+
 const char *lt__thousands(uint64_t v, char *buf, size_t len)
 {
 	char digits[32];

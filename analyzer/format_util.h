@@ -8,6 +8,8 @@
 
 /* "1.5 KiB" style size (B, KiB, MiB, GiB, TiB) into buf. */
 const char *lt__human_size(uint64_t bytes, char *buf, size_t len);
+/* "+1.5 MiB", "-512 B" or "0 B": a size difference, into buf. */
+const char *lt__signed_size(int64_t v, char *buf, size_t len);
 /* "1,234,567" into buf. */
 const char *lt__thousands(uint64_t v, char *buf, size_t len);
 const char *lt__exit_kind_name(uint64_t kind);

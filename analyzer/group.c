@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "callsites.h"
+#include "format_util.h"
 #include "snapshot.h"
 
 int lt__group_by_parse(const char *s, enum lt__group_by *by)
@@ -84,6 +86,14 @@ static int add_to(lt__groups_t *g, char *key, const lt__snap_frame_t *frames, si
 	return 0;
 }
 
+bool lt__snap_runtime_init(const lt__snap_trace_t *t)
+{
+	size_t i = 0;
+	while (i < t->nframes && lt__module_is_libstdcxx(t->frames[i].module))
+		i++;
+	return i > 0 && i < t->nframes && lt__module_is_loader(t->frames[i].module);
+}
+
 int lt__groups_add(lt__groups_t *g, const lt__snapshot_t *s, const lt__filters_t *f, bool old)
 {
 	for (size_t i = 0; i < s->ntraces; i++) {
@@ -96,6 +106,13 @@ int lt__groups_add(lt__groups_t *g, const lt__snapshot_t *s, const lt__filters_t
 		} else {
 			g->size += t->size;
 			g->count += t->count;
+		}
+		if (g->hide_runtime && lt__snap_runtime_init(t)) {
+			/* Counted in the totals, as memcheck's summary does, but
+			 * no group: it is not the program's. */
+			g->runtime_size += t->size;
+			g->runtime_count += t->count;
+			continue;
 		}
 		char *key;
 		if (g->by == LT__BY_TRACEBACK || t->nframes == 0) {
@@ -160,28 +177,59 @@ void lt__groups_sort(lt__groups_t *g, bool by_diff)
 		qsort(g->v, g->n, sizeof *g->v, cmp_group);
 }
 
-const char *lt__group_label(const lt__groups_t *g, const lt__group_t *gr, char *buf, size_t len)
+const char *lt__snap_function(const lt__snap_frame_t *f, bool full_names, char *buf,
+                              size_t len)
+{
+	/* Python's names have brackets of their own ("<module>",
+	 * "f.<locals>.<listcomp>"): no template arguments to cut. */
+	if (full_names || strcmp(f->module, LT__PY_MODULE) == 0)
+		return f->function;
+	return lt__short_name(f->function, buf, len);
+}
+
+const char *lt__group_label(const lt__groups_t *g, const lt__group_t *gr, bool full_names,
+                            char *buf, size_t len)
 {
 	if (gr->nframes == 0)
 		return "(no stack recorded)";
 	const lt__snap_frame_t *f = &gr->frames[0];
+	char shortened[1024];
+	const char *fn = lt__snap_function(f, full_names, shortened, sizeof shortened);
 	switch (g->by) {
 	case LT__BY_FILENAME:
 		snprintf(buf, len, "%s", f->file ? f->file : f->module);
 		break;
 	case LT__BY_FUNCTION:
-		snprintf(buf, len, "%s (%s)", f->function, f->module[0] ? f->module : "?");
+		snprintf(buf, len, "%s (%s)", fn, f->module[0] ? f->module : "?");
 		break;
 	default:
 		if (f->file && f->line)
-			snprintf(buf, len, "%s (%s:%u)", f->function, f->file, f->line);
+			snprintf(buf, len, "%s (%s:%u)", fn, f->file, f->line);
 		else if (f->file)
-			snprintf(buf, len, "%s (%s)", f->function, f->file);
+			snprintf(buf, len, "%s (%s)", fn, f->file);
 		else
-			snprintf(buf, len, "%s (%s)", f->function, f->module[0] ? f->module : "?");
+			snprintf(buf, len, "%s (%s)", fn, f->module[0] ? f->module : "?");
 		break;
 	}
 	return buf;
+}
+
+void lt__group_traceback_text(FILE *out, const lt__group_t *gr, bool full_names, int indent)
+{
+	char shortened[1024];
+	for (size_t k = 1; k < gr->nframes && k < LT__TRACEBACK_FRAMES; k++) {
+		const lt__snap_frame_t *f = &gr->frames[k];
+		fprintf(out, "%*sby %s", indent, "",
+		        lt__snap_function(f, full_names, shortened, sizeof shortened));
+		if (f->file && f->line)
+			fprintf(out, " (%s:%u)", f->file, f->line);
+		else if (f->module[0])
+			fprintf(out, " (%s)", f->module);
+		fputc('\n', out);
+	}
+	if (gr->nframes > LT__TRACEBACK_FRAMES)
+		fprintf(out, "%*s... %zu more %s\n", indent, "", gr->nframes - LT__TRACEBACK_FRAMES,
+		        gr->nframes - LT__TRACEBACK_FRAMES == 1 ? "frame" : "frames");
 }
 
 void lt__groups_free(lt__groups_t *g)

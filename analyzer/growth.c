@@ -285,6 +285,7 @@ struct growth {
 	size_t n;
 	uint64_t nmarkers;
 	lt__trend_opts_t topts;
+	bool full_names; /* --full-names: C++ template arguments in text */
 };
 
 /* Folds raw series into w windows: window k takes raw j with
@@ -491,7 +492,8 @@ static void label_cat(char *buf, size_t len, size_t *n, const char *s)
 /* The label "a (file:line) < b < c (module)" of the first `depth` frames
  * into buf: each frame with a line says where, and the last one says its
  * file or module when it has no line. */
-static void site_label(char *buf, size_t len, const struct gsite *gs, size_t depth)
+static void site_label(char *buf, size_t len, const struct gsite *gs, size_t depth,
+                       bool full_names)
 {
 	size_t n = 0;
 	buf[0] = '\0';
@@ -507,7 +509,8 @@ static void site_label(char *buf, size_t len, const struct gsite *gs, size_t dep
 		const char *label = lt__frame_label(f, name, sizeof name);
 		/* Python's own brackets ("<module>") are no template list. */
 		label_cat(buf, len, &n,
-			  f->python ? label : lt__short_name(label, shortened, sizeof shortened));
+			  f->python || full_names ? label
+						  : lt__short_name(label, shortened, sizeof shortened));
 		where[0] = '\0';
 		if (f->file && f->line)
 			snprintf(where, sizeof where, " (%s:%u)", f->file, f->line);
@@ -526,7 +529,7 @@ static void site_label(char *buf, size_t len, const struct gsite *gs, size_t dep
  * callers, up to LT__LABEL_MAX_FRAMES; rows still alike after that keep
  * the short label, numbered. Returns the labels (LT__ROW_LABEL bytes each) or NULL. */
 #define LT__ROW_LABEL 2048
-static char *row_labels(struct gsite *const *rows, size_t n)
+static char *row_labels(struct gsite *const *rows, size_t n, bool full_names)
 {
 	char *label = malloc((n ? n : 1) * LT__ROW_LABEL);
 	size_t *depth = malloc((n ? n : 1) * sizeof *depth);
@@ -537,7 +540,8 @@ static char *row_labels(struct gsite *const *rows, size_t n)
 	}
 	for (size_t i = 0; i < n; i++) {
 		depth[i] = label_depth(rows[i]);
-		site_label(label + i * LT__ROW_LABEL, LT__ROW_LABEL, rows[i], depth[i]);
+		site_label(label + i * LT__ROW_LABEL, LT__ROW_LABEL, rows[i], depth[i],
+			   full_names);
 	}
 	for (bool again = true; again;) {
 		again = false;
@@ -556,7 +560,7 @@ static char *row_labels(struct gsite *const *rows, size_t n)
 		if (again)
 			for (size_t i = 0; i < n; i++)
 				site_label(label + i * LT__ROW_LABEL, LT__ROW_LABEL, rows[i],
-					   depth[i]);
+					   depth[i], full_names);
 	}
 	/* Rows that naming more callers did not tell apart go back to the
 	 * short label and are numbered: "[stack 2/3]". */
@@ -573,7 +577,7 @@ static char *row_labels(struct gsite *const *rows, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (alike[i])
 			site_label(label + i * LT__ROW_LABEL, LT__ROW_LABEL, rows[i],
-				   label_depth(rows[i]));
+				   label_depth(rows[i]), full_names);
 	/* Numbered once all are counted: a label compares unnumbered. */
 	size_t *nth = calloc(2 * (n ? n : 1), sizeof *nth), *of = nth + n;
 	for (size_t i = 0; nth && i < n; i++)
@@ -638,7 +642,7 @@ static void print_text(FILE *out, const struct growth *g, size_t top, bool all)
 		else
 			rows[shown++] = g->v[i];
 	}
-	char *labels = rows ? row_labels(rows, shown) : NULL;
+	char *labels = rows ? row_labels(rows, shown, g->full_names) : NULL;
 	if (!labels) {
 		free(rows);
 		fputs("(out of memory)\n", out);
@@ -654,8 +658,10 @@ static void print_text(FILE *out, const struct growth *g, size_t top, bool all)
 		fprintf(out, "  %10s  ", lt__human_size(gs->trend.max, b, sizeof b));
 		fputs(labels + i * LT__ROW_LABEL, out);
 		if (g->nmarkers >= 2)
-			fprintf(out, "  [%+.0f B per marker interval]",
-			        (double)gs->marker_growth / (double)(g->nmarkers - 1));
+			fprintf(out, "  [%s per marker interval]",
+			        lt__signed_size(llround((double)gs->marker_growth /
+			                                (double)(g->nmarkers - 1)),
+			                        b, sizeof b));
 		fputc('\n', out);
 	}
 	free(labels);
@@ -663,8 +669,8 @@ static void print_text(FILE *out, const struct growth *g, size_t top, bool all)
 	if (!shown)
 		fputs("(no call site changed by more than the noise floor)\n", out);
 	if (quiet)
-		fprintf(out, "... %zu more call sites (stable ones: --all; more: --top 0)\n",
-		        quiet);
+		fprintf(out, "... %s more call %s (stable ones: --all; more: --top 0)\n",
+		        lt__thousands(quiet, a, sizeof a), quiet == 1 ? "site" : "sites");
 }
 
 static json_t *jnum(double v)
@@ -795,7 +801,9 @@ static void growth_usage(FILE *out)
 	    "  --min-bytes=SIZE         changes smaller than SIZE are stable (default 4KiB)\n"
 	    "  -n, --top=N              call sites shown (default 10, 0 = all)\n"
 	    "  -a, --all                show stable call sites too\n"
-	    "  -f, --format=FMT         text (default) or json (every call site)\n" LT__COMMON_USAGE
+	    "  -f, --format=FMT         text (default) or json (every call site)\n"
+	    "  --full-names             C++ names with their template arguments (JSON\n"
+	    "                           has them always)\n" LT__COMMON_USAGE
 	        LT__EXIT_STATUS("printed"),
 	    out);
 }
@@ -809,6 +817,7 @@ int lt__cmd_growth(int argc, char **argv)
 	    {"top", required_argument, NULL, 'n'},
 	    {"all", no_argument, NULL, 'a'},
 	    {"format", required_argument, NULL, 'f'},
+	    {"full-names", no_argument, NULL, 'N'},
 	    {"help", no_argument, NULL, 'h'},
 	    LT__COMMON_LONGOPTS,
 	    {NULL, 0, NULL, 0},
@@ -867,6 +876,9 @@ int lt__cmd_growth(int argc, char **argv)
 				return lt__fail("growth --format wants text or json, not '%s'",
 				                optarg);
 			json = strcmp(optarg, "json") == 0;
+			break;
+		case 'N':
+			g.full_names = true;
 			break;
 		case 'h':
 			growth_usage(stdout);

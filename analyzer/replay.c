@@ -269,6 +269,13 @@ static bool time_at(const lt__replay_t *r, uint64_t epoch, uint64_t *ns)
 		*ns = oldest->ns; /* older than the ring: the best we know */
 		return true;
 	}
+	if (epoch == 0) {
+		/* The shim's epoch starts at 0 with the process and its first
+		 * TIME record is for epoch 1: epoch 0 is the first moments of
+		 * the run, and its start (0 ns) the earliest time known. */
+		*ns = 0;
+		return true;
+	}
 	return false;
 }
 

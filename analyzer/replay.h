@@ -102,8 +102,8 @@ void lt__replay_children(const lt__replay_t *r, const lt__child_t **children,
 uint64_t lt__replay_threads(const lt__replay_t *r);
 
 /* Nanoseconds since the process start at epoch, from the TIME records
- * seen so far (the last one at or before epoch). Returns false when no
- * TIME record could tell. */
+ * seen so far (the last one at or before epoch); epoch 0, which no TIME
+ * record opens, is the start (0). Returns false when nothing could tell. */
 bool lt__replay_epoch_ns(const lt__replay_t *r, uint64_t epoch, uint64_t *ns);
 /* The time of the peak (false when unknown) and the trace's duration (the
  * latest time any record reported: END, TIME or RSS). */

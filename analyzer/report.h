@@ -31,7 +31,7 @@ typedef struct lt__report_s {
 	lt__merge_stats_t merge;
 	const lt__child_trace_t *children;
 	size_t nchildren;
-	size_t top; /* entries per section (leaks in JSON are all listed) */
+	size_t top; /* entries per section, 0 = all (leaks in JSON are all listed) */
 	bool color;
 	bool show_hidden; /* --show-hidden: runtime blocks listed as leaks too */
 	bool full_names; /* --full-names: C++ template arguments in text */

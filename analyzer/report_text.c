@@ -180,7 +180,7 @@ static void print_leaks(FILE *out, const struct style *st, const lt__report_t *r
 	if (nleaks == 0)
 		fprintf(out, "  no leaks: %s\n",
 			rt_blocks ? "every block of the program's own was freed" : "every block was freed");
-	for (size_t i = 0, shown = 0; i < cs->n && shown < r->top; i++) {
+	for (size_t i = 0, shown = 0; i < cs->n && (!r->top || shown < r->top); i++) {
 		const lt__callsite_t *s = cs->v[i];
 		if (!s->live_blocks || (s->runtime && !r->show_hidden))
 			continue;
@@ -194,9 +194,10 @@ static void print_leaks(FILE *out, const struct style *st, const lt__report_t *r
 			plural(s->allocations, "allocation", "allocations"));
 		stack_lines(out, st, s, LT__LEAK_FRAMES);
 	}
-	if (nleaks > r->top)
-		fprintf(out, "  %s... %zu more call sites (--top N shows more)%s\n", st->dim,
-			nleaks - r->top, st->reset);
+	if (r->top && nleaks > r->top)
+		fprintf(out, "  %s... %s more call %s (--top N shows more)%s\n", st->dim,
+			lt__thousands(nleaks - r->top, a, sizeof a),
+			plural(nleaks - r->top, "site", "sites"), st->reset);
 	if (rt_blocks)
 		fprintf(out, "  %snot listed: %s bytes in %s %s that the C++ runtime allocates once "
 			     "at start-up and keeps (libstdc++'s exception-handling pool; valgrind "
@@ -214,7 +215,7 @@ static void print_ranked(FILE *out, const struct style *st, const lt__report_t *
 	section(out, st, title, what);
 	char a[64], b[64], c[64];
 	size_t shown = 0;
-	for (size_t i = 0; i < cs->n && shown < r->top; i++) {
+	for (size_t i = 0; i < cs->n && (!r->top || shown < r->top); i++) {
 		const lt__callsite_t *s = cs->v[i];
 		if (!lt__callsite_metric(s, metric))
 			break;

@@ -231,6 +231,10 @@ typedef struct lt__group_s {
 typedef struct lt__groups_s {
 	enum lt__group_by by;
 	bool cumulative;
+	/* Leave the C++ runtime's start-up block (lt__snap_runtime_init) out
+	 * of the groups; the totals still count it, in runtime_size/count. */
+	bool hide_runtime;
+	uint64_t runtime_size, runtime_count;
 	lt__group_t **v;
 	size_t n, cap;
 	lt__group_t *by_key;
@@ -241,11 +245,36 @@ typedef struct lt__groups_s {
  * the new side. Returns 0 or -ENOMEM. */
 int lt__groups_add(lt__groups_t *g, const lt__snapshot_t *s, const lt__filters_t *f, bool old);
 
+/* Whether t's stack is the C++ runtime's own start-up (libstdc++'s
+ * exception-handling pool), as lt__frames_runtime_init tells for the
+ * report's call sites. */
+bool lt__snap_runtime_init(const lt__snap_trace_t *t);
+
 /* Sorts by size (stats), or by |size - old_size| then size (diff). */
 void lt__groups_sort(lt__groups_t *g, bool by_diff);
 
-/* "function (file:line)" or the like for a group's heading; buf >= 1024. */
-const char *lt__group_label(const lt__groups_t *g, const lt__group_t *gr, char *buf, size_t len);
+/* "function (file:line)" or the like for a group's heading; buf >= 1024.
+ * C++ names lose their template arguments unless full_names (text
+ * outputs shorten, JSON keeps them whole: lt__snap_function). */
+const char *lt__group_label(const lt__groups_t *g, const lt__group_t *gr, bool full_names,
+                            char *buf, size_t len);
+
+/* The function name of f as the text outputs show it: a C++ name without
+ * its template arguments ("std::vector<>::push_back(int const&)", as the
+ * report and heaptrack show them) unless full_names, a Python name as it
+ * is. Returns f->function or buf. Snapshot files keep full names, since
+ * they are what diff matches; only printing shortens. */
+const char *lt__snap_function(const lt__snap_frame_t *f, bool full_names, char *buf,
+                              size_t len);
+
+#define LT__TRACEBACK_FRAMES 8 /* frames shown per group with --by traceback */
+
+/* The callers of a --by traceback group under its row, as the report's
+ * LEAKS show a stack: one "by FUNCTION (FILE:LINE)" line per frame after
+ * the first (which the row's label names), indented by indent spaces, up
+ * to LT__TRACEBACK_FRAMES frames and "... N more frames". Without them,
+ * groups that part below their first frame print as identical rows. */
+void lt__group_traceback_text(FILE *out, const lt__group_t *gr, bool full_names, int indent);
 
 void lt__groups_free(lt__groups_t *g);
 

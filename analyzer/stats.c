@@ -14,8 +14,6 @@
 #include "format_util.h"
 #include "snapshot.h"
 
-#define LT__STATS_FRAMES 8 /* frames shown per group with --by traceback */
-
 /* ---- snapshot ---------------------------------------------------------- */
 
 static void snapshot_usage(FILE *out)
@@ -29,7 +27,8 @@ static void snapshot_usage(FILE *out)
 	      "  --at=POINT               end (default), peak, a marker NAME (NAME#K: its\n"
 	      "                           K-th occurrence; marker:NAME for any name), or\n"
 	      "                           a time since the start: 1.5, 1.5s, 250ms\n"
-	      "  -o, --output=FILE        write there instead of standard output\n" LT__COMMON_USAGE
+	      "  -o, --output=FILE        write there instead of standard output ('-' is\n"
+	      "                           standard output)\n" LT__COMMON_USAGE
 	          LT__EXIT_STATUS("written"),
 	      out);
 }
@@ -100,6 +99,8 @@ int lt__cmd_snapshot(int argc, char **argv)
 	if (status)
 		return status;
 	apply_filters(s, &common.filters);
+	if (output && strcmp(output, "-") == 0)
+		output = NULL; /* "-o -": standard output, as tools have it */
 	FILE *out = output ? fopen(output, "w") : stdout;
 	if (!out) {
 		lt__snapshot_free(s);
@@ -129,8 +130,9 @@ static void stats_usage(FILE *out)
 	      "  --cumulative             count each block in every frame of its stack\n"
 	      "  -n, --top=N              groups shown (default 10, 0 = all)\n"
 	      "  -f, --format=FMT         text (default) or json\n"
-	      "  --at=POINT               for a trace: as snapshot --at (default "
-	      "end)\n" LT__COMMON_USAGE LT__EXIT_STATUS("printed"),
+	      "  --at=POINT               for a trace: as snapshot --at (default end)\n"
+	      "  --full-names             C++ names with their template arguments (JSON\n"
+	      "                           has them always)\n" LT__COMMON_USAGE LT__EXIT_STATUS("printed"),
 	      out);
 }
 
@@ -155,7 +157,8 @@ static void describe(FILE *out, const lt__snapshot_t *s)
 		fputs(" [truncated trace]", out);
 }
 
-static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__groups_t *g, size_t top)
+static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__groups_t *g, size_t top,
+                             bool full_names)
 {
 	char a[64], b[64], c[64], label[1200];
 	fputs("snapshot ", out);
@@ -167,34 +170,37 @@ static void print_stats_text(FILE *out, const lt__snapshot_t *s, const lt__group
 	for (size_t i = 0; i < g->n && (!top || shown < top); i++, shown++) {
 		const lt__group_t *gr = g->v[i];
 		fprintf(out, "#%zu: %s: size=%s, count=%s, average=%s\n", i + 1,
-		        lt__group_label(g, gr, label, sizeof label),
+		        lt__group_label(g, gr, full_names, label, sizeof label),
 		        lt__human_size(gr->size, a, sizeof a),
 		        lt__thousands(gr->count, b, sizeof b),
 		        lt__human_size(gr->count ? gr->size / gr->count : 0, c, sizeof c));
-		if (g->by != LT__BY_TRACEBACK)
-			continue;
-		for (size_t k = 1; k < gr->nframes && k < LT__STATS_FRAMES; k++) {
-			const lt__snap_frame_t *f = &gr->frames[k];
-			fprintf(out, "      by %s", f->function);
-			if (f->file && f->line)
-				fprintf(out, " (%s:%u)", f->file, f->line);
-			else if (f->module[0])
-				fprintf(out, " (%s)", f->module);
-			fputc('\n', out);
-		}
-		if (gr->nframes > LT__STATS_FRAMES)
-			fprintf(out, "      ... %zu more %s\n", gr->nframes - LT__STATS_FRAMES,
-			        gr->nframes - LT__STATS_FRAMES == 1 ? "frame" : "frames");
+		if (g->by == LT__BY_TRACEBACK)
+			lt__group_traceback_text(out, gr, full_names, 6);
 	}
-	if (shown < g->n) {
+	if (shown < g->n && g->cumulative) {
+		/* A block counts in every group of its stack: the sizes of the
+		 * groups not shown add up to nothing meaningful. */
+		fprintf(out, "... %s more %s (--top 0 shows all)\n",
+		        lt__thousands(g->n - shown, a, sizeof a),
+		        g->n - shown == 1 ? "group" : "groups");
+	} else if (shown < g->n) {
 		uint64_t size = 0, count = 0;
 		for (size_t i = shown; i < g->n; i++) {
 			size += g->v[i]->size;
 			count += g->v[i]->count;
 		}
-		fprintf(out, "%zu other: size=%s, count=%s\n", g->n - shown,
+		fprintf(out, "%s other: size=%s, count=%s\n", lt__thousands(g->n - shown, c, sizeof c),
 		        lt__human_size(size, a, sizeof a), lt__thousands(count, b, sizeof b));
 	}
+	if (g->runtime_count)
+		fprintf(out,
+		        "not listed: %s bytes in %s %s that the C++ runtime allocates once at "
+		        "start-up and keeps (libstdc++'s exception-handling pool); the total "
+		        "includes %s; --show-hidden lists %s\n",
+		        lt__thousands(g->runtime_size, a, sizeof a),
+		        lt__thousands(g->runtime_count, b, sizeof b),
+		        g->runtime_count == 1 ? "block" : "blocks",
+		        g->runtime_count == 1 ? "it" : "them", g->runtime_count == 1 ? "it" : "them");
 	fprintf(out, "Total allocated size: %s (%s bytes in %s blocks)\n",
 	        lt__human_size(g->size, a, sizeof a), lt__thousands(g->size, b, sizeof b),
 	        lt__thousands(g->count, c, sizeof c));
@@ -211,6 +217,11 @@ static int print_stats_json(FILE *out, const lt__snapshot_t *s, const lt__groups
 	json_object_set_new(doc, "cumulative", json_boolean(g->cumulative));
 	json_object_set_new(doc, "size", lt__jint(g->size));
 	json_object_set_new(doc, "count", lt__jint(g->count));
+	/* In size and count, but in no group (--show-hidden lists it). */
+	json_t *rt = json_object();
+	json_object_set_new(rt, "size", lt__jint(g->runtime_size));
+	json_object_set_new(rt, "count", lt__jint(g->runtime_count));
+	json_object_set_new(doc, "runtime_not_listed", rt);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < g->n && (!top || i < top); i++) {
 		json_t *o = json_object();
@@ -235,6 +246,7 @@ int lt__cmd_stats(int argc, char **argv)
 	    {"top", required_argument, NULL, 'n'},
 	    {"format", required_argument, NULL, 'f'},
 	    {"at", required_argument, NULL, 'a'},
+	    {"full-names", no_argument, NULL, 'N'},
 	    {"help", no_argument, NULL, 'h'},
 	    LT__COMMON_LONGOPTS,
 	    {NULL, 0, NULL, 0},
@@ -243,7 +255,7 @@ int lt__cmd_stats(int argc, char **argv)
 	lt__groups_t g = {.by = LT__BY_LINENO};
 	lt__point_t at = {.kind = LT__AT_END};
 	size_t top = 10;
-	bool json = false, have_at = false;
+	bool json = false, have_at = false, full_names = false;
 	char err[LT__ERR_LEN];
 	int c;
 	opterr = 0;
@@ -273,6 +285,9 @@ int lt__cmd_stats(int argc, char **argv)
 			if (lt__point_parse(optarg, &at, err, sizeof err))
 				return lt__fail("%s", err);
 			break;
+		case 'N':
+			full_names = true;
+			break;
 		case 'h':
 			stats_usage(stdout);
 			return 0;
@@ -299,12 +314,14 @@ int lt__cmd_stats(int argc, char **argv)
 	int status = lt__snapshot_load(argv[optind], &at, &common.sym, &s);
 	if (status)
 		return status;
+	/* As the report's LEAKS: libstdc++'s pool is not the program's. */
+	g.hide_runtime = !common.sym.show_hidden;
 	if (lt__groups_add(&g, s, &common.filters, false) == 0) {
 		lt__groups_sort(&g, false);
 		if (json)
 			status = print_stats_json(stdout, s, &g, top) ? 2 : 0;
 		else
-			print_stats_text(stdout, s, &g, top);
+			print_stats_text(stdout, s, &g, top, full_names);
 	} else {
 		status = lt__fail("%s", strerror(ENOMEM));
 	}

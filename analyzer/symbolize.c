@@ -111,28 +111,34 @@ static const char *intern_demangled(lt__sym_t *s, const char *name)
 
 /* ---- finding module files -------------------------------------------- */
 
-/* True when the ELF file at path has the given GNU build-id (or when no
- * build-id was recorded and the file is an ELF file). */
-static bool file_matches(const char *path, const uint8_t *bid, size_t bid_len)
+/* Whether the file at path is the ELF file with the given GNU build-id
+ * (any ELF file when no build-id was recorded): LT__FILE_MATCHES, else
+ * LT__FILE_DIFFERS for an ELF file with another build-id (the program was
+ * rebuilt since it was traced), else LT__FILE_NONE. */
+enum lt__file_match { LT__FILE_NONE, LT__FILE_DIFFERS, LT__FILE_MATCHES };
+
+static enum lt__file_match file_matches(const char *path, const uint8_t *bid, size_t bid_len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return false;
-	bool ok = false;
+		return LT__FILE_NONE;
+	enum lt__file_match m = LT__FILE_NONE;
 	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	if (elf && elf_kind(elf) == ELF_K_ELF) {
 		if (!bid_len) {
-			ok = true;
+			m = LT__FILE_MATCHES;
 		} else {
 			const void *fbid;
 			ssize_t n = dwelf_elf_gnu_build_id(elf, &fbid);
-			ok = n > 0 && (size_t)n == bid_len && memcmp(fbid, bid, bid_len) == 0;
+			bool same =
+			    n > 0 && (size_t)n == bid_len && memcmp(fbid, bid, bid_len) == 0;
+			m = same ? LT__FILE_MATCHES : LT__FILE_DIFFERS;
 		}
 	}
 	if (elf)
 		elf_end(elf);
 	close(fd);
-	return ok;
+	return m;
 }
 
 /* dir/.build-id/xx/rest.debug for a build-id. */
@@ -152,11 +158,16 @@ static char *build_id_path(const char *dir, const uint8_t *bid, size_t len)
 }
 
 /* path when it is the ELF file with build-id bid (file_matches), else
- * NULL; path is freed either way. */
-static char *take_if_matches(char *path, const uint8_t *bid, size_t bid_len)
+ * NULL; path is freed either way. When it is an ELF file with another
+ * build-id and *differs is NULL, *differs gets a copy of path (for the
+ * warning of dwfl_for). */
+static char *take_if_matches(char *path, const uint8_t *bid, size_t bid_len, char **differs)
 {
-	if (path && file_matches(path, bid, bid_len))
+	enum lt__file_match m = path ? file_matches(path, bid, bid_len) : LT__FILE_NONE;
+	if (m == LT__FILE_MATCHES)
 		return path;
+	if (m == LT__FILE_DIFFERS && differs && !*differs)
+		*differs = strdup(path);
 	free(path);
 	return NULL;
 }
@@ -169,8 +180,11 @@ static char *take_if_matches(char *path, const uint8_t *bid, size_t bid_len)
  * does not record; it is looked for under --sysroot and then in the
  * analyzer's current directory, and taken only when the module has a
  * build-id and the file has the same, as the guess may well be wrong.
- * Last come the build-id directories (--debug-dir, /usr/lib/debug). */
-static char *find_module_file(const lt__sym_t *s, const lt__module_t *m)
+ * Last come the build-id directories (--debug-dir, /usr/lib/debug).
+ * When no file is found but the one at the module's absolute path has
+ * another build-id, *differs gets a malloc'ed copy of its path (else
+ * stays NULL). */
+static char *find_module_file(const lt__sym_t *s, const lt__module_t *m, char **differs)
 {
 	const uint8_t *bid = m->build_id;
 	size_t bid_len = m->build_id_len;
@@ -178,19 +192,55 @@ static char *find_module_file(const lt__sym_t *s, const lt__module_t *m)
 	char *p, *found = NULL;
 	if (m->path[0] == '/') {
 		if (asprintf(&p, "%s%s", root, m->path) >= 0)
-			found = take_if_matches(p, bid, bid_len);
+			found = take_if_matches(p, bid, bid_len, differs);
 	} else if (m->path[0] && bid_len) {
+		/* A guess: another build-id there may be another file. */
 		if (s->opts.sysroot && asprintf(&p, "%s/%s", root, m->path) >= 0)
-			found = take_if_matches(p, bid, bid_len);
+			found = take_if_matches(p, bid, bid_len, NULL);
 		char *cwd = found ? NULL : getcwd(NULL, 0);
 		if (cwd && asprintf(&p, "%s/%s", cwd, m->path) >= 0)
-			found = take_if_matches(p, bid, bid_len);
+			found = take_if_matches(p, bid, bid_len, NULL);
 		free(cwd);
 	}
 	const char *dirs[] = {s->opts.debug_dir, "/usr/lib/debug"};
 	for (size_t i = 0; !found && i < 2; i++)
-		found = take_if_matches(build_id_path(dirs[i], bid, bid_len), bid, bid_len);
+		found = take_if_matches(build_id_path(dirs[i], bid, bid_len), bid, bid_len, NULL);
+	if (found) {
+		free(*differs);
+		*differs = NULL;
+	}
 	return found;
+}
+
+/* Module files already warned about, in this process: one warning per
+ * file per run, however many module maps (dlopen) or traces (diff of two
+ * traces) name it. Kept to the end of the process, like a run's output. */
+struct lt__warned {
+	UT_hash_handle hh;
+	char path[]; /* the key */
+};
+static struct lt__warned *warned_files;
+
+/* Says once per file that the module file at path is not the traced one:
+ * without the warning a rebuilt program (the usual edit, build, trace
+ * loop gone stale) just shows raw addresses, and nothing says why. */
+static void warn_differs(const char *path)
+{
+	struct lt__warned *w;
+	size_t len = strlen(path);
+	HASH_FIND(hh, warned_files, path, len, w);
+	if (w)
+		return;
+	w = malloc(sizeof *w + len + 1);
+	if (w) {
+		memcpy(w->path, path, len + 1);
+		HASH_ADD_KEYPTR(hh, warned_files, w->path, len, w);
+	}
+	fprintf(stderr,
+		"leaktrace-report: warning: %s: its build-id differs from the traced one "
+		"(rebuilt since?); its frames are shown as module+offset (--sysroot/--debug-dir "
+		"can give the right file)\n",
+		path);
 }
 
 static Dwfl *dwfl_for(lt__sym_t *s, long map)
@@ -217,7 +267,11 @@ static Dwfl *dwfl_for(lt__sym_t *s, long map)
 	const lt__modmap_t *mm = &s->mm->maps[map];
 	for (size_t i = 0; i < mm->count; i++) {
 		const lt__module_t *m = &mm->modules[i];
-		char *file = find_module_file(s, m);
+		char *differs = NULL;
+		char *file = find_module_file(s, m, &differs);
+		if (differs)
+			warn_differs(differs);
+		free(differs);
 		if (!file)
 			continue;
 		/* add_p_vaddr = false: base is the load bias itself. */

@@ -25,6 +25,9 @@
 __asm__(LT_FX_FUNCTION("_PyEval_EvalFrameDefault"));
 __asm__(LT_FX_FUNCTION("lt_fx_py_call"));
 __asm__(LT_FX_FUNCTION("lt_fx_py_main"));
+/* Not CPython's: a C++ template member, by its mangled name, for the
+ * tests of how C++ names are shortened. */
+__asm__(LT_FX_FUNCTION("_ZNSt6vectorIiSaIiEE9push_backERKi"));
 
 static void note_build_id(struct lt_fx_module *m, const uint8_t *p, const uint8_t *end)
 {

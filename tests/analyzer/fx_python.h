@@ -19,6 +19,10 @@ void lt_fx_py_eval(void) __asm__("_PyEval_EvalFrameDefault");
 void lt_fx_py_call(void);
 void lt_fx_py_main(void);
 
+/* A C++ function with template arguments, named from the symbol table:
+ * std::vector<int, std::allocator<int> >::push_back(int const&). */
+void lt_fx_cxx_push_back(void) __asm__("_ZNSt6vectorIiSaIiEE9push_backERKi");
+
 /* A return address inside f (looked up at the address - 1, at its first
  * instruction). */
 #define LT_FX_RET(f) ((uint64_t)(uintptr_t)(f) + 1)

@@ -793,3 +793,434 @@ Test(cli, growth_whole_heap_grows_when_a_site_does)
 	free(path);
 	tb_free(tb);
 }
+
+/* ---- a program rebuilt since it was traced ------------------------------ */
+
+/* The trace names this test program with another build-id, in two module
+ * maps (as after a dlopen), and a module whose file is gone. */
+static tb_t *rebuilt_trace(void)
+{
+	struct lt_fx_module self;
+	cr_assert_eq(lt_fx_self_module(&self), 0);
+	cr_assert_gt(self.build_id_len, 0);
+	self.build_id[0] ^= 0xff;
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, self.path, 0, NULL, 0, "", 0, 0);
+	uint64_t st[] = {LT_FX_RET(lt_fx_py_call), LT_FX_RET(lt_fx_py_main)};
+	tb_module(tb, 1, self.path, self.bias, self.lo, self.hi, self.build_id,
+		  self.build_id_len);
+	tb_module(tb, 1, "/nonexistent/libgone.so", 0x10000000, 0x10000000, 0x10010000,
+		  self.build_id, self.build_id_len);
+	tb_stack(tb, 1, 2, st);
+	tb_module(tb, 2, self.path, self.bias, self.lo, self.hi, self.build_id,
+		  self.build_id_len);
+	tb_stack(tb, 2, 2, st);
+	tb_at(tb, 1, 1);
+	tb_alloc(tb, 1, 64, 0x1000);
+	tb_alloc(tb, 2, 32, 0x2000);
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	return tb;
+}
+
+/* Counts the lines of err that contain what. */
+static int lines_with(const char *err, const char *what)
+{
+	int n = 0;
+	for (const char *p = err; (p = strstr(p, what)); p += strlen(what))
+		n++;
+	return n;
+}
+
+Test(cli, rebuilt_program_is_named_once)
+{
+	tb_t *tb = rebuilt_trace();
+	char *path = write_tb(tb, SIZE_MAX);
+	struct lt_fx_module self;
+	cr_assert_eq(lt_fx_self_module(&self), 0);
+	char want[4400];
+	snprintf(want, sizeof want,
+		 "leaktrace-report: warning: %s: its build-id differs from the traced one "
+		 "(rebuilt since?); its frames are shown as module+offset (--sysroot/--debug-dir "
+		 "can give the right file)\n",
+		 self.path);
+	const char *cmds[] = {"--no-color", "stats", "diff --from end --to end"};
+	for (size_t i = 0; i < 3; i++) {
+		char args[512];
+		snprintf(args, sizeof args, "%s '%s'", cmds[i], path);
+		struct result r;
+		run(&r, args);
+		cr_assert_eq(r.status, 0, "%s: %s", args, r.err);
+		cr_assert_eq(lines_with(r.err, "build-id differs"), 1, "%s: %s", args, r.err);
+		cr_assert(strstr(r.err, want), "%s: %s", args, r.err);
+		/* A file that is gone is not "rebuilt". */
+		cr_assert_null(strstr(r.err, "libgone"), "%s", r.err);
+		cr_assert(strstr(r.out, "+0x"), "%s: %s", args, r.out);
+	}
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
+
+/* ---- options ------------------------------------------------------------ */
+
+/* --top 0 means all, as in stats, diff and growth: every leak, and the
+ * other sections are not left empty. */
+Test(cli, report_top_0_shows_all)
+{
+	uint64_t st[3][1] = {{0x5000}, {0x6000}, {0x7000}};
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	for (uint64_t s = 0; s < 3; s++)
+		tb_stack(tb, s + 1, 1, st[s]);
+	tb_at(tb, 1, 1);
+	for (uint64_t s = 0; s < 3; s++)
+		tb_alloc(tb, s + 1, 100 * (s + 1), 0x100000 * (s + 1));
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	snprintf(args, sizeof args, "--no-color --top 0 '%s'", path);
+	struct result r;
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "\n  #3 "), "%s", r.out);
+	cr_assert_null(strstr(r.out, "more call sites"), "%s", r.out);
+	cr_assert(strstr(r.out, "(300 bytes in 1 block at the peak)"), "%s", r.out);
+	cr_assert(strstr(r.out, "\n  #3   1 allocation, 300 B allocated\n"), "%s", r.out);
+	snprintf(args, sizeof args, "--no-color --top 1 '%s'", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "... 2 more call sites (--top N shows more)"), "%s", r.out);
+	snprintf(args, sizeof args, "--no-color --top 2 '%s'", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "  ... 1 more call site (--top N shows more)\n"), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
+
+/* "-o -" is standard output, not a file named "-". */
+Test(cli, output_dash_is_standard_output)
+{
+	tb_t *tb = small_trace();
+	char *path = write_tb(tb, SIZE_MAX);
+	const char *cmds[] = {"snapshot -o -", "snapshot --output=-",
+			      "diff --from end --to end --format=json -o -"};
+	const char *want[] = {"\"schema\": \"leaktrace-snapshot\"", "\"schema\": \"leaktrace-snapshot\"",
+			      "\"schema\": \"leaktrace-diff/1\""};
+	for (size_t i = 0; i < 3; i++) {
+		char args[512];
+		snprintf(args, sizeof args, "%s '%s'", cmds[i], path);
+		struct result r;
+		run(&r, args);
+		cr_assert_eq(r.status, 0, "%s: %s", args, r.err);
+		bool file = access("-", F_OK) == 0;
+		if (file)
+			unlink("-");
+		cr_assert_not(file, "%s wrote a file named -", args);
+		cr_assert(strstr(r.out, want[i]), "%s: '%s'", args, r.out);
+	}
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
+
+/* ---- C++ names ---------------------------------------------------------- */
+
+#define CXX_FULL "std::vector<int, std::allocator<int> >::push_back(int const&)"
+#define CXX_SHORT "std::vector<>::push_back(int const&)"
+
+/* A leak in a C++ template member (stack 1), and one whose caller is one
+ * (stack 2). */
+static char *cxx_trace(void)
+{
+	struct lt_fx_module self;
+	cr_assert_eq(lt_fx_self_module(&self), 0);
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, self.path, 0, NULL, 0, "", 0, 0);
+	tb_module(tb, 1, self.path, self.bias, self.lo, self.hi, self.build_id,
+		  self.build_id_len);
+	uint64_t one[] = {LT_FX_RET(lt_fx_cxx_push_back), LT_FX_RET(lt_fx_py_main)};
+	uint64_t two[] = {LT_FX_RET(lt_fx_py_call), LT_FX_RET(lt_fx_cxx_push_back)};
+	tb_stack(tb, 1, 2, one);
+	tb_stack(tb, 2, 2, two);
+	tb_at(tb, 1, 1);
+	tb_alloc(tb, 1, 64, 0x1000);
+	tb_alloc(tb, 2, 32, 0x2000);
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	tb_free(tb);
+	return path;
+}
+
+/* stats, diff and folded show C++ names as the report and growth do:
+ * without template arguments, unless --full-names; JSON has them whole. */
+Test(cli, cxx_names_are_short_in_every_text_output)
+{
+	char *path = cxx_trace();
+	const char *short_cmds[] = {"--no-color", "--format=folded", "stats", "stats --by traceback",
+				    "diff --from end --to end", "diff --from end --to end -f markdown",
+				    "diff --from end --to end -f junit", "growth --all"};
+	const char *full_cmds[] = {"--format=folded --full-names", "stats --full-names",
+				   "stats --by traceback --full-names",
+				   "diff --from end --to end --full-names",
+				   "diff --from end --to end -f json",
+				   "stats -f json", "snapshot", "growth --all --full-names"};
+	for (size_t i = 0; i < 8; i++) {
+		char args[512];
+		struct result r;
+		snprintf(args, sizeof args, "%s '%s'", short_cmds[i], path);
+		run(&r, args);
+		cr_assert_eq(r.status, 0, "%s: %s", args, r.err);
+		/* JUnit's XML escapes the brackets. */
+		const char *want = strstr(args, "junit") ? "std::vector&lt;&gt;::push_back(int const&amp;)"
+							 : CXX_SHORT;
+		cr_assert(strstr(r.out, want), "%s: %s", args, r.out);
+		cr_assert_null(strstr(r.out, "allocator"), "%s: %s", args, r.out);
+		snprintf(args, sizeof args, "%s '%s'", full_cmds[i], path);
+		run(&r, args);
+		cr_assert_eq(r.status, 0, "%s: %s", args, r.err);
+		cr_assert(strstr(r.out, CXX_FULL), "%s: %s", args, r.out);
+	}
+	/* stats --by traceback: the caller's name too. */
+	char args[512];
+	struct result r;
+	snprintf(args, sizeof args, "stats --by traceback '%s'", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "      by " CXX_SHORT), "%s", r.out);
+	unlink(path);
+	free(path);
+}
+
+/* ---- the C++ runtime's own block ---------------------------------------- */
+
+/* libstdc++'s exception-handling pool (72,704 bytes, allocated by its
+ * constructor, called by the dynamic loader) and a 100-byte leak. */
+static char *eh_pool_trace(void)
+{
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	tb_module(tb, 1, "/nonexistent/libstdc++.so.6", 0x7f0000000000, 0x7f0000000000,
+		  0x7f0000100000, NULL, 0);
+	tb_module(tb, 1, "/nonexistent/ld-linux-x86-64.so.2", 0x7f0001000000, 0x7f0001000000,
+		  0x7f0001100000, NULL, 0);
+	uint64_t pool[] = {0x7f00000a57ba, 0x7f0001005000, 0x7f0001006000};
+	uint64_t leak[] = {0x5000};
+	tb_stack(tb, 1, 3, pool);
+	tb_stack(tb, 2, 1, leak);
+	tb_at(tb, 1, 1);
+	tb_alloc(tb, 1, 72704, 0x100000);
+	tb_alloc(tb, 2, 100, 0x200000);
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	tb_free(tb);
+	return path;
+}
+
+/* stats and folded (leaked) leave the pool out by default, as LEAKS
+ * does; stats says so and keeps it in its total. */
+Test(cli, eh_pool_is_hidden_from_stats_and_folded)
+{
+	char *path = eh_pool_trace();
+	char args[512];
+	struct result r;
+	snprintf(args, sizeof args, "stats '%s'", path);
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "\n#1: 0x5000 (?): size=100 B, count=1"), "%s", r.out);
+	cr_assert_null(strstr(r.out, "libstdc++.so.6+"), "%s", r.out);
+	cr_assert(strstr(r.out, "\nnot listed: 72,704 bytes in 1 block that the C++ runtime "
+				"allocates once at start-up and keeps (libstdc++'s "
+				"exception-handling pool); the total includes it; --show-hidden "
+				"lists it\n"),
+		  "%s", r.out);
+	cr_assert(strstr(r.out, "Total allocated size: 71.1 KiB (72,804 bytes in 2 blocks)"),
+		  "%s", r.out);
+	snprintf(args, sizeof args, "stats --by function --cumulative '%s'", path);
+	run(&r, args);
+	cr_assert_null(strstr(r.out, "ld-linux"), "%s", r.out);
+	snprintf(args, sizeof args, "stats --show-hidden '%s'", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "#1: libstdc++.so.6+0xa57ba"), "%s", r.out);
+	cr_assert_null(strstr(r.out, "not listed"), "%s", r.out);
+
+	snprintf(args, sizeof args, "--format=folded '%s'", path);
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "0x5000 100\n");
+	snprintf(args, sizeof args, "--format=folded --show-hidden '%s'", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "libstdc++.so.6+0xa57ba 72704\n"), "%s", r.out);
+	snprintf(args, sizeof args, "--format=folded --metric=peak '%s'", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "libstdc++.so.6+0xa57ba 72704\n"), "%s", r.out);
+	unlink(path);
+	free(path);
+}
+
+/* stats --cumulative counts a block in every frame of its stack: a sum of
+ * the groups not shown means nothing, so none is printed. */
+Test(cli, stats_cumulative_has_no_other_sum)
+{
+	uint64_t st[3][2] = {{0x5000, 0x9000}, {0x6000, 0x9000}, {0x7000, 0x9000}};
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	for (uint64_t s = 0; s < 3; s++)
+		tb_stack(tb, s + 1, 2, st[s]);
+	tb_at(tb, 1, 1);
+	for (uint64_t s = 0; s < 3; s++)
+		tb_alloc(tb, s + 1, 100 * (s + 1), 0x100000 * (s + 1));
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	snprintf(args, sizeof args, "stats --cumulative --top 1 '%s'", path);
+	struct result r;
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "#1: 0x9000 (?): size=600 B, count=3"), "%s", r.out);
+	cr_assert_null(strstr(r.out, " other: "), "%s", r.out);
+	cr_assert(strstr(r.out, "\n... 3 more groups (--top 0 shows all)\n"), "%s", r.out);
+	snprintf(args, sizeof args, "stats --top 1 '%s'", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "\n2 other: size=300 B, count=2\n"), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
+
+/* ---- numbers ------------------------------------------------------------ */
+
+/* Counts of what is left out have separators and the right plural; a
+ * growth per marker interval is a size like every other. */
+Test(cli, left_out_counts_and_marker_growth_read_well)
+{
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	for (uint64_t s = 0; s < 1011; s++) {
+		uint64_t st[] = {0x10000 + 16 * s};
+		tb_stack(tb, s + 1, 1, st);
+	}
+	tb_at(tb, 1, 1);
+	tb_marker(tb, "before");
+	for (uint64_t s = 0; s < 1011; s++)
+		tb_alloc(tb, s + 1, 16, 0x1000000 + 32 * s);
+	tb_marker(tb, "after");
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_ZSTD);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	struct result r;
+	snprintf(args, sizeof args, "diff '%s' --from before --to after", path);
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, " ... 1,001 more groups (--top 0 shows all)\n"), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+
+	/* growth: one site grows by 28,416 bytes between markers, a second
+	 * one too, and --top 1 leaves that one out. */
+	tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	uint64_t one[] = {0x5000}, two[] = {0x6000};
+	tb_stack(tb, 1, 1, one);
+	tb_stack(tb, 2, 1, two);
+	for (uint64_t e = 1; e <= 40; e++) {
+		tb_time(tb, e, e * 1000000);
+		tb_at(tb, 1, e);
+		if (e % 10 == 1)
+			tb_marker(tb, "tick");
+		tb_alloc(tb, 1, 2841, 0x100000 + 0x10000 * e);
+		tb_alloc(tb, 2, 2000, 0x8000000 + 0x10000 * e);
+	}
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	path = write_tb(tb, SIZE_MAX);
+	snprintf(args, sizeof args, "growth --top 1 '%s'", path);
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "  [+27.7 KiB per marker interval]\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "\n... 1 more call site (stable ones: --all; more: --top 0)\n"),
+		  "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
+
+/* ---- --by traceback ----------------------------------------------------- */
+
+/* Two stacks that part below their first frame are two groups: diff and
+ * stats print each one's callers under its row, so that the rows can be
+ * told apart. */
+Test(cli, traceback_groups_show_their_callers)
+{
+	uint64_t one[] = {0x5000, 0x6000, 0x7000}, two[] = {0x5000, 0x6100, 0x7000};
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	tb_stack(tb, 1, 3, one);
+	tb_stack(tb, 2, 3, two);
+	tb_at(tb, 1, 1);
+	tb_marker(tb, "before");
+	tb_alloc(tb, 1, 100, 0x100000);
+	tb_alloc(tb, 2, 50, 0x200000);
+	tb_marker(tb, "after");
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	struct result r;
+	snprintf(args, sizeof args, "diff '%s' --from before --to after --by traceback", path);
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "+100 B          1          +1  0x5000 (?)\n"
+				"                                                  by 0x6000\n"
+				"                                                  by 0x7000\n"),
+		  "%s", r.out);
+	cr_assert(strstr(r.out, "+50 B          1          +1  0x5000 (?)\n"
+				"                                                  by 0x6100\n"),
+		  "%s", r.out);
+	snprintf(args, sizeof args, "stats '%s' --by traceback", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "#2: 0x5000 (?): size=50 B, count=1, average=50 B\n"
+				"      by 0x6100\n      by 0x7000\n"),
+		  "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
+
+/* ---- times -------------------------------------------------------------- */
+
+/* A marker in the first moments of the run (epoch 0, before the shim's
+ * first TIME record) is at 0.000 s, not at no time at all. */
+Test(cli, early_marker_has_a_time)
+{
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	tb_at(tb, 1, 0);
+	tb_alloc(tb, 1, 10, 0x1000);
+	tb_marker(tb, "early");
+	tb_time(tb, 1, 1500000);
+	tb_at(tb, 1, 1);
+	tb_alloc(tb, 1, 20, 0x2000);
+	tb_marker(tb, "late");
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	tb_flush(tb, LT_CODEC_RAW);
+	char *path = write_tb(tb, SIZE_MAX);
+	char args[256];
+	struct result r;
+	snprintf(args, sizeof args, "stats '%s' --at early", path);
+	run(&r, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "(marker early at 0.000 s)"), "%s", r.out);
+	snprintf(args, sizeof args, "diff '%s' --from early --to late", path);
+	run(&r, args);
+	cr_assert(strstr(r.out, "(marker early at 0.000 s)\n  -> "), "%s", r.out);
+	cr_assert(strstr(r.out, "(marker late at 0.002 s)\n"), "%s", r.out);
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
