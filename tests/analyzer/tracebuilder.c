@@ -45,6 +45,8 @@ static void put_file(tb_t *tb, const void *p, size_t n)
 
 void tb_raw(tb_t *tb, const void *p, size_t n)
 {
+	if (n == 0) /* p may be NULL then (an empty build-id) */
+		return;
 	grow(&tb->blk, &tb->blk_cap, tb->blk_len + n);
 	memcpy(tb->blk + tb->blk_len, p, n);
 	tb->blk_len += n;
