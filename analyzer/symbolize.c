@@ -705,6 +705,20 @@ static int splice_python(lt__sym_t *s, long modmap, const uint64_t *addrs, uint3
 	return 0;
 }
 
+/* True for the C library's code that calls main, at the outer end of
+ * every stack of the main thread. */
+static bool below_main(const lt__frame_t *f)
+{
+	static const char *const names[] = {"__libc_start_call_main", "__libc_start_main_impl",
+					    "__libc_start_main", "_start"};
+	if (f->python || !f->function)
+		return false;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcmp(f->function, names[i]) == 0)
+			return true;
+	return false;
+}
+
 /* True for a frame dropped wherever it is in a stack (unless
  * show_hidden): the shim's, and the interpreter's when the stack has
  * Python frames. */
@@ -745,6 +759,10 @@ int lt__sym_stack(lt__sym_t *s, long modmap, const uint64_t *addrs, uint32_t dep
 			for (size_t i = skip; i < count; i++)
 				if (!dropped(v[i], npy, interp))
 					v[kept++] = v[i];
+			/* The C library's start-up code below main (valgrind
+			 * hides it too): every stack of the program ends so. */
+			while (kept > 1 && below_main(v[kept - 1]))
+				kept--;
 		}
 	}
 	*out = v;

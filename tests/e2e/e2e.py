@@ -1907,8 +1907,10 @@ class python_frames(E2E):
         frames = leaks[0]["frames"]
         self.assertEqual([(f["function"], f["line"]) for f in frames[:3]],
                          [("handle", 5), ("main", 9), ("<module>", 11)])
-        # No interpreter frame is shown above the Python ones.
+        # No interpreter frame is shown above the Python ones, and the C
+        # library's start-up code below main is left out: <module> ends it.
         self.assertEqual(frames[0]["module"], "python")
+        self.assertEqual(frames[-1]["function"], "<module>", frames)
         text = subprocess.run([REPORT, self.trace_files()[0]], stdout=subprocess.PIPE,
                               text=True, timeout=120).stdout
         self.assertIn("       at handle (%s:5)\n       by main (%s:9)\n" % (path, path), text)
