@@ -61,6 +61,21 @@ static char *write_tb(tb_t *tb, size_t len)
 	return path;
 }
 
+/* Flushes tb's last block and writes the trace to a temporary file. */
+static char *trace_file(tb_t *tb, int codec)
+{
+	tb_flush(tb, codec);
+	return write_tb(tb, SIZE_MAX);
+}
+
+/* Removes the trace file and frees both. */
+static void trace_done(tb_t *tb, char *path)
+{
+	unlink(path);
+	free(path);
+	tb_free(tb);
+}
+
 static tb_t *small_trace(void)
 {
 	tb_t *tb = tb_new();
@@ -86,9 +101,7 @@ Test(cli, complete_trace_exits_0)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert(strstr(r.out, "in use at exit: 96 bytes in 2 blocks"), "%s", r.out);
 	cr_assert_str_eq(r.err, "");
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 Test(cli, truncated_trace_exits_0_with_warning)
@@ -105,9 +118,7 @@ Test(cli, truncated_trace_exits_0_with_warning)
 	cr_assert(strstr(r.err, "trace is incomplete: ends at byte "), "%s", r.err);
 	cr_assert(strstr(r.err, "(the program was probably killed)"), "%s", r.err);
 	cr_assert(strstr(r.out, "\"truncated\": true"), "%s", r.out);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 static void expect_2(const char *args, const char *msg)
@@ -180,9 +191,7 @@ Test(cli, dump_lines)
 	cr_assert(strstr(r.out, "\nprocess pid=1 ppid=0 exe=/bin/x argc=0 flags=0 parent= prefix=0 fork_seq=0\n"), "%s", r.out);
 	cr_assert(strstr(r.out, "\nalloc 1 1 stack=1 size=64 addr=0x1000\n"), "%s", r.out);
 	cr_assert(strstr(r.out, "\nend kind=normal status=0 "), "%s", r.out);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 /* ---- bad input, the same for every subcommand ---------------------------
@@ -365,9 +374,7 @@ Test(cli, header_only_trace_warns_and_exits_0)
 	         path);
 	expect_exact("'%s'", path, 0, want);
 	expect_exact("growth '%s'", path, 0, want);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 /* An unknown option, or one missing its value, is one line naming it and
@@ -432,9 +439,7 @@ Test(cli, no_events_is_not_0_threads)
 	cr_assert(strstr(r.out, "\nduration  0.000 s, no allocation events, trace is incomplete: "
 	                        "ends at byte 16\n"),
 	          "%s", r.out);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 Test(cli, one_more_frame_is_singular)
@@ -449,8 +454,7 @@ Test(cli, one_more_frame_is_singular)
 	tb_at(tb, 1, 1);
 	tb_alloc(tb, 1, 64, 0x1000);
 	tb_end(tb, LT_EXIT_NORMAL, 0);
-	tb_flush(tb, LT_CODEC_RAW);
-	char *path = write_tb(tb, SIZE_MAX);
+	char *path = trace_file(tb, LT_CODEC_RAW);
 	char args[256];
 	snprintf(args, sizeof args, "--no-color '%s'", path);
 	struct result r;
@@ -458,9 +462,7 @@ Test(cli, one_more_frame_is_singular)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert(strstr(r.out, "... 1 more frame\n"), "%s", r.out);
 	cr_assert_null(strstr(r.out, "1 more frames"), "%s", r.out);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 Test(cli, diff_counts_have_thousands_separators)
@@ -473,8 +475,7 @@ Test(cli, diff_counts_have_thousands_separators)
 		tb_alloc(tb, 1, 16, 0x100000 + 32 * i);
 	tb_marker(tb, "after");
 	tb_end(tb, LT_EXIT_NORMAL, 0);
-	tb_flush(tb, LT_CODEC_ZSTD);
-	char *path = write_tb(tb, SIZE_MAX);
+	char *path = trace_file(tb, LT_CODEC_ZSTD);
 	char args[256];
 	snprintf(args, sizeof args, "diff '%s' --from before --to after", path);
 	struct result r;
@@ -485,9 +486,7 @@ Test(cli, diff_counts_have_thousands_separators)
 	snprintf(args, sizeof args, "diff '%s' --from after --to before", path);
 	run(&r, args);
 	cr_assert(strstr(r.out, "count=0 (-1,500)\n"), "%s", r.out);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 /* growth's one-line site label: frames without a line (no debug
@@ -508,8 +507,7 @@ Test(cli, growth_labels_name_callers_of_frames_without_lines)
 		tb_alloc(tb, 2, 500, 0x200000 + 64 * e);
 	}
 	tb_end(tb, LT_EXIT_NORMAL, 0);
-	tb_flush(tb, LT_CODEC_RAW);
-	char *path = write_tb(tb, SIZE_MAX);
+	char *path = trace_file(tb, LT_CODEC_RAW);
 	char args[256];
 	snprintf(args, sizeof args, "growth --all '%s'", path);
 	struct result r;
@@ -517,9 +515,7 @@ Test(cli, growth_labels_name_callers_of_frames_without_lines)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert(strstr(r.out, "0x5000 < 0x6000 < 0x7000\n"), "%s", r.out);
 	cr_assert(strstr(r.out, "0x5000 < 0x6100 < 0x7100\n"), "%s", r.out);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 /* Rows of growth that would read the same name more callers, until they
@@ -546,8 +542,7 @@ Test(cli, growth_rows_that_read_the_same_are_told_apart)
 			tb_alloc(tb, s + 1, 1000 + 100 * s, 0x100000 * (s + 1) + 64 * e);
 	}
 	tb_end(tb, LT_EXIT_NORMAL, 0);
-	tb_flush(tb, LT_CODEC_RAW);
-	char *path = write_tb(tb, SIZE_MAX);
+	char *path = trace_file(tb, LT_CODEC_RAW);
 	char args[256];
 	snprintf(args, sizeof args, "growth --all '%s'", path);
 	struct result r;
@@ -557,9 +552,7 @@ Test(cli, growth_rows_that_read_the_same_are_told_apart)
 	cr_assert(strstr(r.out, "0x5000 < 0x6000 < 0x7000 < 0x8100\n"), "%s", r.out);
 	cr_assert(strstr(r.out, "0x15000 < 0x16000 < 0x17000 [stack 1/2]\n"), "%s", r.out);
 	cr_assert(strstr(r.out, "0x15000 < 0x16000 < 0x17000 [stack 2/2]\n"), "%s", r.out);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 /* ---- Python programs ----------------------------------------------------
@@ -636,9 +629,7 @@ static void run_python(struct result *r, const char *opts)
 	snprintf(args, sizeof args, "%s '%s'", opts, path);
 	run(r, args);
 	cr_assert_eq(r->status, 0, "%s: %s", args, r->err);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 Test(cli, python_leak_is_shown_at_its_python_line)
@@ -731,8 +722,7 @@ Test(cli, growth_stops_before_the_cleanup_at_exit)
 			tb_free_ev(tb, 0x100000 + 64 * k);
 	}
 	tb_end(tb, LT_EXIT_NORMAL, 0);
-	tb_flush(tb, LT_CODEC_RAW);
-	char *path = write_tb(tb, SIZE_MAX);
+	char *path = trace_file(tb, LT_CODEC_RAW);
 	char args[256];
 	struct result r;
 	snprintf(args, sizeof args, "growth '%s'", path);
@@ -753,9 +743,7 @@ Test(cli, growth_stops_before_the_cleanup_at_exit)
 	run(&r, args);
 	cr_assert_null(strstr(r.out, "on its way out"), "%s", r.out);
 	cr_assert_null(strstr(r.out, "\ngrowing "), "%s", r.out);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 /* A cache that fills fast, then a slow leak: the whole heap's fit levels
@@ -776,8 +764,7 @@ Test(cli, growth_whole_heap_grows_when_a_site_does)
 		tb_alloc(tb, 2, 2000, 0x100000 + 0x1000 * e);
 	}
 	tb_end(tb, LT_EXIT_UNDERSCORE, 0);
-	tb_flush(tb, LT_CODEC_RAW);
-	char *path = write_tb(tb, SIZE_MAX);
+	char *path = trace_file(tb, LT_CODEC_RAW);
 	char args[256];
 	struct result r;
 	snprintf(args, sizeof args, "growth --all '%s'", path);
@@ -789,9 +776,7 @@ Test(cli, growth_whole_heap_grows_when_a_site_does)
 	snprintf(args, sizeof args, "growth --format=json '%s'", path);
 	run(&r, args);
 	cr_assert(strstr(r.out, "\"growing_sites\": 1"), "%s", r.out);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 /* ---- a program rebuilt since it was traced ------------------------------ */
@@ -857,9 +842,7 @@ Test(cli, rebuilt_program_is_named_once)
 		cr_assert_null(strstr(r.err, "libgone"), "%s", r.err);
 		cr_assert(strstr(r.out, "+0x"), "%s: %s", args, r.out);
 	}
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 /* ---- options ------------------------------------------------------------ */
@@ -877,8 +860,7 @@ Test(cli, report_top_0_shows_all)
 	for (uint64_t s = 0; s < 3; s++)
 		tb_alloc(tb, s + 1, 100 * (s + 1), 0x100000 * (s + 1));
 	tb_end(tb, LT_EXIT_NORMAL, 0);
-	tb_flush(tb, LT_CODEC_RAW);
-	char *path = write_tb(tb, SIZE_MAX);
+	char *path = trace_file(tb, LT_CODEC_RAW);
 	char args[256];
 	snprintf(args, sizeof args, "--no-color --top 0 '%s'", path);
 	struct result r;
@@ -894,9 +876,7 @@ Test(cli, report_top_0_shows_all)
 	snprintf(args, sizeof args, "--no-color --top 2 '%s'", path);
 	run(&r, args);
 	cr_assert(strstr(r.out, "  ... 1 more call site (--top N shows more)\n"), "%s", r.out);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 /* "-o -" is standard output, not a file named "-". */
@@ -920,9 +900,7 @@ Test(cli, output_dash_is_standard_output)
 		cr_assert_not(file, "%s wrote a file named -", args);
 		cr_assert(strstr(r.out, want[i]), "%s: '%s'", args, r.out);
 	}
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 /* ---- C++ names ---------------------------------------------------------- */
@@ -948,8 +926,7 @@ static char *cxx_trace(void)
 	tb_alloc(tb, 1, 64, 0x1000);
 	tb_alloc(tb, 2, 32, 0x2000);
 	tb_end(tb, LT_EXIT_NORMAL, 0);
-	tb_flush(tb, LT_CODEC_RAW);
-	char *path = write_tb(tb, SIZE_MAX);
+	char *path = trace_file(tb, LT_CODEC_RAW);
 	tb_free(tb);
 	return path;
 }
@@ -1013,8 +990,7 @@ static char *eh_pool_trace(void)
 	tb_alloc(tb, 1, 72704, 0x100000);
 	tb_alloc(tb, 2, 100, 0x200000);
 	tb_end(tb, LT_EXIT_NORMAL, 0);
-	tb_flush(tb, LT_CODEC_RAW);
-	char *path = write_tb(tb, SIZE_MAX);
+	char *path = trace_file(tb, LT_CODEC_RAW);
 	tb_free(tb);
 	return path;
 }
@@ -1073,8 +1049,7 @@ Test(cli, stats_cumulative_has_no_other_sum)
 	for (uint64_t s = 0; s < 3; s++)
 		tb_alloc(tb, s + 1, 100 * (s + 1), 0x100000 * (s + 1));
 	tb_end(tb, LT_EXIT_NORMAL, 0);
-	tb_flush(tb, LT_CODEC_RAW);
-	char *path = write_tb(tb, SIZE_MAX);
+	char *path = trace_file(tb, LT_CODEC_RAW);
 	char args[256];
 	snprintf(args, sizeof args, "stats --cumulative --top 1 '%s'", path);
 	struct result r;
@@ -1086,9 +1061,7 @@ Test(cli, stats_cumulative_has_no_other_sum)
 	snprintf(args, sizeof args, "stats --top 1 '%s'", path);
 	run(&r, args);
 	cr_assert(strstr(r.out, "\n2 other: size=300 B, count=2\n"), "%s", r.out);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 /* ---- numbers ------------------------------------------------------------ */
@@ -1109,17 +1082,14 @@ Test(cli, left_out_counts_and_marker_growth_read_well)
 		tb_alloc(tb, s + 1, 16, 0x1000000 + 32 * s);
 	tb_marker(tb, "after");
 	tb_end(tb, LT_EXIT_NORMAL, 0);
-	tb_flush(tb, LT_CODEC_ZSTD);
-	char *path = write_tb(tb, SIZE_MAX);
+	char *path = trace_file(tb, LT_CODEC_ZSTD);
 	char args[256];
 	struct result r;
 	snprintf(args, sizeof args, "diff '%s' --from before --to after", path);
 	run(&r, args);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert(strstr(r.out, " ... 1,001 more groups (--top 0 shows all)\n"), "%s", r.out);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 
 	/* growth: one site grows by 28,416 bytes between markers, a second
 	 * one too, and --top 1 leaves that one out. */
@@ -1145,9 +1115,7 @@ Test(cli, left_out_counts_and_marker_growth_read_well)
 	cr_assert(strstr(r.out, "  [+27.7 KiB per marker interval]\n"), "%s", r.out);
 	cr_assert(strstr(r.out, "\n... 1 more call site (stable ones: --all; more: --top 0)\n"),
 		  "%s", r.out);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 /* ---- --by traceback ----------------------------------------------------- */
@@ -1168,8 +1136,7 @@ Test(cli, traceback_groups_show_their_callers)
 	tb_alloc(tb, 2, 50, 0x200000);
 	tb_marker(tb, "after");
 	tb_end(tb, LT_EXIT_NORMAL, 0);
-	tb_flush(tb, LT_CODEC_RAW);
-	char *path = write_tb(tb, SIZE_MAX);
+	char *path = trace_file(tb, LT_CODEC_RAW);
 	char args[256];
 	struct result r;
 	snprintf(args, sizeof args, "diff '%s' --from before --to after --by traceback", path);
@@ -1187,9 +1154,7 @@ Test(cli, traceback_groups_show_their_callers)
 	cr_assert(strstr(r.out, "#2: 0x5000 (?): size=50 B, count=1, average=50 B\n"
 				"      by 0x6100\n      by 0x7000\n"),
 		  "%s", r.out);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
 
 /* ---- times -------------------------------------------------------------- */
@@ -1208,8 +1173,7 @@ Test(cli, early_marker_has_a_time)
 	tb_alloc(tb, 1, 20, 0x2000);
 	tb_marker(tb, "late");
 	tb_end(tb, LT_EXIT_NORMAL, 0);
-	tb_flush(tb, LT_CODEC_RAW);
-	char *path = write_tb(tb, SIZE_MAX);
+	char *path = trace_file(tb, LT_CODEC_RAW);
 	char args[256];
 	struct result r;
 	snprintf(args, sizeof args, "stats '%s' --at early", path);
@@ -1220,7 +1184,5 @@ Test(cli, early_marker_has_a_time)
 	run(&r, args);
 	cr_assert(strstr(r.out, "(marker early at 0.000 s)\n  -> "), "%s", r.out);
 	cr_assert(strstr(r.out, "(marker late at 0.002 s)\n"), "%s", r.out);
-	unlink(path);
-	free(path);
-	tb_free(tb);
+	trace_done(tb, path);
 }
