@@ -76,6 +76,21 @@ static void trace_done(tb_t *tb, char *path)
 	tb_free(tb);
 }
 
+/* Three stacks of `depth` frames each (frames: 3 x depth, row by row),
+ * one allocation of 100, 200 and 300 bytes from each, left live. */
+static tb_t *three_sites_trace(unsigned depth, const uint64_t *frames)
+{
+	tb_t *tb = tb_new();
+	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
+	for (uint64_t s = 0; s < 3; s++)
+		tb_stack(tb, s + 1, depth, frames + s * depth);
+	tb_at(tb, 1, 1);
+	for (uint64_t s = 0; s < 3; s++)
+		tb_alloc(tb, s + 1, 100 * (s + 1), 0x100000 * (s + 1));
+	tb_end(tb, LT_EXIT_NORMAL, 0);
+	return tb;
+}
+
 static tb_t *small_trace(void)
 {
 	tb_t *tb = tb_new();
@@ -851,15 +866,8 @@ Test(cli, rebuilt_program_is_named_once)
  * other sections are not left empty. */
 Test(cli, report_top_0_shows_all)
 {
-	uint64_t st[3][1] = {{0x5000}, {0x6000}, {0x7000}};
-	tb_t *tb = tb_new();
-	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
-	for (uint64_t s = 0; s < 3; s++)
-		tb_stack(tb, s + 1, 1, st[s]);
-	tb_at(tb, 1, 1);
-	for (uint64_t s = 0; s < 3; s++)
-		tb_alloc(tb, s + 1, 100 * (s + 1), 0x100000 * (s + 1));
-	tb_end(tb, LT_EXIT_NORMAL, 0);
+	const uint64_t st[3][1] = {{0x5000}, {0x6000}, {0x7000}};
+	tb_t *tb = three_sites_trace(1, st[0]);
 	char *path = trace_file(tb, LT_CODEC_RAW);
 	char args[256];
 	snprintf(args, sizeof args, "--no-color --top 0 '%s'", path);
@@ -1040,15 +1048,8 @@ Test(cli, eh_pool_is_hidden_from_stats_and_folded)
  * the groups not shown means nothing, so none is printed. */
 Test(cli, stats_cumulative_has_no_other_sum)
 {
-	uint64_t st[3][2] = {{0x5000, 0x9000}, {0x6000, 0x9000}, {0x7000, 0x9000}};
-	tb_t *tb = tb_new();
-	tb_process(tb, 1, 0, "/bin/x", 0, NULL, 0, "", 0, 0);
-	for (uint64_t s = 0; s < 3; s++)
-		tb_stack(tb, s + 1, 2, st[s]);
-	tb_at(tb, 1, 1);
-	for (uint64_t s = 0; s < 3; s++)
-		tb_alloc(tb, s + 1, 100 * (s + 1), 0x100000 * (s + 1));
-	tb_end(tb, LT_EXIT_NORMAL, 0);
+	const uint64_t st[3][2] = {{0x5000, 0x9000}, {0x6000, 0x9000}, {0x7000, 0x9000}};
+	tb_t *tb = three_sites_trace(2, st[0]);
 	char *path = trace_file(tb, LT_CODEC_RAW);
 	char args[256];
 	snprintf(args, sizeof args, "stats --cumulative --top 1 '%s'", path);
