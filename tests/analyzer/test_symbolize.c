@@ -5,8 +5,6 @@
  * Python frames take the place of CPython's interpreter loop. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
-#include <elf.h>
-#include <link.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,52 +18,9 @@
 #include "pylinetable_311.h"
 #include "symbolize.h"
 
-struct self_module {
-	char path[4096];
-	uint64_t bias, lo, hi;
-	uint8_t build_id[64];
-	size_t build_id_len;
-};
-
-static int find_self(struct dl_phdr_info *info, size_t size, void *ctx)
+static void modmap_of_self(lt__modmaps_t *mm, struct lt_fx_module *self, const char *path)
 {
-	(void)size;
-	struct self_module *m = ctx;
-	if (info->dlpi_name[0] != '\0')
-		return 0; /* the main program comes first with an empty name */
-	m->bias = info->dlpi_addr;
-	m->lo = UINT64_MAX;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type == PT_LOAD) {
-			uint64_t lo = info->dlpi_addr + ph->p_vaddr;
-			if (lo < m->lo)
-				m->lo = lo;
-			if (lo + ph->p_memsz > m->hi)
-				m->hi = lo + ph->p_memsz;
-		} else if (ph->p_type == PT_NOTE) {
-			const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
-			const uint8_t *end = p + ph->p_memsz;
-			while (p + sizeof(ElfW(Nhdr)) <= end) {
-				const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
-				const uint8_t *name = p + sizeof *n;
-				const uint8_t *desc = name + ((n->n_namesz + 3) & ~3u);
-				if (n->n_type == NT_GNU_BUILD_ID && n->n_descsz <= 64) {
-					memcpy(m->build_id, desc, n->n_descsz);
-					m->build_id_len = n->n_descsz;
-				}
-				p = desc + ((n->n_descsz + 3) & ~3u);
-			}
-		}
-	}
-	return 1;
-}
-
-static void modmap_of_self(lt__modmaps_t *mm, struct self_module *self, const char *path)
-{
-	memset(self, 0, sizeof *self);
-	dl_iterate_phdr(find_self, self);
-	cr_assert(realpath("/proc/self/exe", self->path));
+	cr_assert_eq(lt_fx_self_module(self), 0);
 	lt__module_rec_t rec = {
 		.path = {path ? path : self->path, strlen(path ? path : self->path)},
 		.load_bias = self->bias, .lo = self->lo, .hi = self->hi,
@@ -93,7 +48,7 @@ __attribute__((noinline)) static uint64_t calls_known(void)
 Test(symbolize, own_function_file_and_line)
 {
 	lt__modmaps_t mm = {0};
-	struct self_module self;
+	struct lt_fx_module self;
 	modmap_of_self(&mm, &self, NULL);
 	lt__sym_t *s;
 	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
@@ -123,7 +78,7 @@ Test(symbolize, own_function_file_and_line)
 Test(symbolize, wrong_build_id_falls_back_to_module_offset)
 {
 	lt__modmaps_t mm = {0};
-	struct self_module self;
+	struct lt_fx_module self;
 	modmap_of_self(&mm, &self, NULL);
 	mm.maps[0].modules[0].build_id[0] ^= 0xff;
 	lt__sym_t *s;
@@ -145,7 +100,7 @@ Test(symbolize, wrong_build_id_falls_back_to_module_offset)
 Test(symbolize, sysroot_prefixes_module_paths)
 {
 	lt__modmaps_t mm = {0};
-	struct self_module self;
+	struct lt_fx_module self;
 	modmap_of_self(&mm, &self, NULL);
 	/* Recorded as /exe-dir/..., found under a sysroot of "/" + path. */
 	lt__sym_opts_t o = {.sysroot = "/nonexistent-root"};
@@ -166,7 +121,7 @@ Test(symbolize, sysroot_prefixes_module_paths)
 Test(symbolize, inlined_chain_keeps_every_caller)
 {
 	lt__modmaps_t mm = {0};
-	struct self_module self;
+	struct lt_fx_module self;
 	modmap_of_self(&mm, &self, NULL);
 	lt__sym_t *s;
 	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
@@ -195,7 +150,7 @@ Test(symbolize, inlined_chain_keeps_every_caller)
 Test(symbolize, first_frame_is_a_return_address)
 {
 	lt__modmaps_t mm = {0};
-	struct self_module self;
+	struct lt_fx_module self;
 	modmap_of_self(&mm, &self, NULL);
 	lt__sym_t *s;
 	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
@@ -220,7 +175,7 @@ Test(symbolize, first_frame_is_a_return_address)
 Test(symbolize, code_past_a_unit_has_no_line)
 {
 	lt__modmaps_t mm = {0};
-	struct self_module self;
+	struct lt_fx_module self;
 	modmap_of_self(&mm, &self, NULL);
 	lt__sym_t *s;
 	cr_assert_eq(lt__sym_new(&s, &mm, NULL), 0);
@@ -253,7 +208,7 @@ static void mkdirs(char *path)
 Test(symbolize, sysroot_finds_the_binary_under_it)
 {
 	lt__modmaps_t mm = {0};
-	struct self_module self;
+	struct lt_fx_module self;
 	modmap_of_self(&mm, &self, NULL);
 	char root[] = "/tmp/lt-sysroot-XXXXXX";
 	cr_assert(mkdtemp(root));
@@ -278,7 +233,7 @@ Test(symbolize, sysroot_finds_the_binary_under_it)
 Test(symbolize, debug_dir_finds_the_file_by_build_id)
 {
 	lt__modmaps_t mm = {0};
-	struct self_module self;
+	struct lt_fx_module self;
 	/* Recorded under a path that does not exist on this machine. */
 	modmap_of_self(&mm, &self, "/elsewhere/bin/app");
 	cr_assert_geq(self.build_id_len, 2, "the test binary has no build-id");
@@ -311,7 +266,7 @@ Test(symbolize, debug_dir_finds_the_file_by_build_id)
 Test(symbolize, relative_module_path_from_cwd_or_sysroot)
 {
 	lt__modmaps_t mm = {0};
-	struct self_module self;
+	struct lt_fx_module self;
 	modmap_of_self(&mm, &self, "./sub/app");
 	char root[] = "/tmp/lt-relpath-XXXXXX";
 	cr_assert(mkdtemp(root));
@@ -363,7 +318,7 @@ Test(symbolize, relative_module_path_from_cwd_or_sysroot)
 Test(symbolize, hides_shim_allocator_and_wrappers)
 {
 	lt__modmaps_t mm = {0};
-	struct self_module self;
+	struct lt_fx_module self;
 	modmap_of_self(&mm, &self, NULL);
 	/* A second map where the test binary pretends to be the shim. */
 	lt__module_rec_t rec = {.path = {"/x/libleaktrace.so", 18}, .load_bias = 0,
@@ -408,7 +363,7 @@ Test(symbolize, hides_shim_allocator_and_wrappers)
 Test(symbolize, hides_shim_frames_inside_the_stack)
 {
 	lt__modmaps_t mm = {0};
-	struct self_module self;
+	struct lt_fx_module self;
 	modmap_of_self(&mm, &self, NULL);
 	lt__module_rec_t rec = {.path = {"/x/libleaktrace.so", 18}, .load_bias = 0,
 				.lo = 0x1000, .hi = 0x2000};
